@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from wysiwyg.proposal import (ProposalCNN, ProposalConfig, default_proposal, load_proposal, save_proposal,
-                              CHECKPOINT_FORMAT)
+                              CHECKPOINT_FORMAT, TRAIN_COMMAND)
 from wysiwyg.probe import render_probe
 from wysiwyg.cameras import look_at_camera
 from wysiwyg.fields import sphere_field
 
 NAME = 'wysiwyg-train-proposal'
-TINY = ['--steps', 3, '--res', 64, '--scenes', 2, '--batch', 2, '--eval', 0, '--quiet']
+TINY = ['--steps', 3, '--res', 64, '--scenes', 2, '--batch', 2, '--eval', 0, '--calibrate', 0, '--quiet']
 
 
 def cli_path():
@@ -49,6 +49,21 @@ def test_cli_end_to_end(tmp_path):
     assert out.stat().st_size < 2 * 2 ** 20                           # the CPU network is small
 
 
+def test_cli_calibrates_tau(tmp_path):
+    "With --calibrate the checkpoint carries the tau of the best validation PSNR, and render_wysiwyg uses it."
+    from wysiwyg.sampler import proposal_tau
+    out = tmp_path / 'p.pt'
+    r = run_cli('--out', out, '--steps', 3, '--res', 64, '--scenes', 2, '--batch', 2, '--eval', 0,
+                '--calibrate', 1, '--calibrate_ref', 64, '--quiet')
+    assert r.returncode == 0, r.stderr
+    m = load_proposal(out)
+    cal = m.meta['calibration']
+    assert cal['scenes'] == 1 and cal['budget'] == 18 and len(cal['table']) == 5
+    assert m.meta['tau'] == max(cal['table'], key=lambda row: row['psnr'])['tau'] == cal['tau']
+    assert proposal_tau(m) == m.meta['tau'] and f"tau {m.meta['tau']}" in r.stdout
+    assert 'tau' not in load_proposal(save_proposal(ProposalCNN(), tmp_path / 'q.pt')).meta   # no calibration: none
+
+
 def test_cli_same_seed_same_weights(tmp_path):
     a, b = tmp_path / 'a.pt', tmp_path / 'b.pt'
     for p in (a, b): assert run_cli('--out', p, '--seed', 5, *TINY).returncode == 0
@@ -61,7 +76,7 @@ def test_cli_replaces_atomically_and_a_kill_leaves_the_old_file(tmp_path):
     out.write_bytes(b'old contents')
     # killed while training: the old file is untouched and no temporary file is left
     p = subprocess.Popen([cli_path(), '--out', str(out), '--steps', '100000', '--res', '64', '--scenes', '2',
-                          '--batch', '2', '--eval', '0', '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          '--batch', '2', '--eval', '0', '--calibrate', '0', '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(8)
     p.send_signal(signal.SIGKILL); p.wait(timeout=30)
     assert out.read_bytes() == b'old contents'
@@ -78,6 +93,8 @@ def test_cli_bad_arguments(tmp_path):
     assert r.returncode != 0 and '--res must be' in r.stderr
     r = run_cli('--out', tmp_path, *TINY)
     assert r.returncode != 0 and 'is a folder' in r.stderr
+    r = run_cli('--out', tmp_path / 'x.pt', '--calibrate', -1)
+    assert r.returncode != 0 and '--calibrate must be >= 0' in r.stderr
     assert not (tmp_path / 'x.pt').exists()
 
 
@@ -140,5 +157,7 @@ def test_default_shipped_weights():
     m = default_proposal()
     assert m.path.name == 'proposal_128.pt' and m.path.stat().st_size < 2 * 2 ** 20
     assert m.meta['resolution'] == 128 and m.meta['heldout']['all']['captured_fg'] > 0.95
+    assert m.meta['command'].startswith(TRAIN_COMMAND.format(path='data/proposal_128.pt', res=128))   # made as documented
+    assert 0.9 <= m.meta['tau'] <= 1 and m.meta['calibration']['scenes'] >= 4
     with torch.no_grad(): pdf = m(probe_of_sphere(128)).softmax(1)
     assert pdf.shape == (1, 191, 128, 128) and torch.allclose(pdf.sum(1), torch.ones(1, 128, 128), atol=1e-4)

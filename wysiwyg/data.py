@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['GENERATOR_VERSION', 'DatasetError', 'geometry_names', 'DatasetSource', 'read_labels', 'EG3DDataset', 'RowsEvaluator',
-           'sphere_trace', 'trace_render', 'index_params', 'synthetic_scene', 'render_heads', 'atomic_write',
-           'make_synthetic_dataset', 'pose_angles', 'data_dir', 'default_dataset', 'dataset_cli']
+           'sphere_trace', 'trace_render', 'index_params', 'synthetic_scene', 'render_heads', 'make_synthetic_dataset',
+           'pose_angles', 'default_dataset', 'dataset_cli']
 
 # %% ../nbs/09_data.ipynb #3d033d4f
 import io, json, math, os, sys, time, zipfile
@@ -19,6 +19,7 @@ from tqdm import tqdm
 from fastcore.script import call_parse, store_true
 from .cameras import generate_rays, ray_box_near_far, sample_ffhq_poses, look_at_camera
 from .fields import Field, random_head_params, head_field
+from .files import atomic_write, data_dir
 
 # %% ../nbs/09_data.ipynb #d594c3f9
 class DatasetError(ValueError):
@@ -311,23 +312,6 @@ def render_heads(params:dict, # head parameters (B, ...) from `random_head_param
     "Exact renders of heads, head b seen from camera b."
     return trace_render(lambda rows: head_field(index_params(params, rows)), c, resolution, **kwargs)
 
-# %% ../nbs/09_data.ipynb #4586e864
-from contextlib import contextmanager
-
-@contextmanager
-def atomic_write(path, # the file to (re)place
-                ):
-    "Yield a temporary path beside `path`; on success fsync it and rename it to `path`, else delete it."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        yield tmp
-        with open(tmp, 'rb') as fh: os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 # %% ../nbs/09_data.ipynb #97ce17d5
 GENERATOR_VERSION = 1  # bump when the heads or the renderer change: default_dataset then rebuilds its cached file
 
@@ -398,15 +382,6 @@ def pose_angles(c, # EG3D labels (..., 25)
     return math.pi - torch.atan2(centre[..., 2], centre[..., 0]), (1 - y) * math.pi / 2
 
 # %% ../nbs/09_data.ipynb #b8c88d6d
-def data_dir() -> Path:
-    "Where `default_dataset` keeps its files: $WYSIWYG_DATA, else <repo>/data in a source checkout, else the user cache."
-    if os.environ.get('WYSIWYG_DATA'): return Path(os.environ['WYSIWYG_DATA'])
-    import wysiwyg
-    root = Path(wysiwyg.__file__).resolve().parent.parent
-    ini = root / 'settings.ini'
-    if ini.is_file() and 'lib_name = wysiwyg' in ini.read_text(errors='ignore'): return root / 'data'
-    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'wysiwyg'
-
 def _made_by(path, **want):
     "True if `path` is a zip whose dataset.json metadata matches the current generator and `want`."
     try:

@@ -18,12 +18,13 @@ from .render import sdf_to_density
 from .probe import N_BINS, bin_edges, field_geometry, render_probe
 
 # %% auto #0
-__all__ = ['COMP_SLOTS', 'BENCHMARK_SEEDS', 'TRAIN_SEED_BASE', 'BLUR_SIGMA', 'SUPPRESS', 'CHECKPOINT_FORMAT', 'TRAIN_COMMAND',
-           'random_composition_params', 'composition_sdf', 'composition_albedo', 'random_composition_field',
-           'wide_poses', 'scene_from_seed', 'benchmark_scenes', 'training_scene', 'dense_bin_weights', 'complete_pdf',
-           'depth_blur', 'proposal_target', 'sampler_loss', 'coverage_loss', 'ProposalConfig', 'probe_pdf',
-           'ProposalCNN', 'proposal_pdf', 'save_proposal', 'load_proposal', 'default_proposal', 'make_training_set',
-           'train_proposal', 'top_p_bins', 'evaluate_proposal', 'summarize', 'train_proposal_cli']
+__all__ = ['COMP_SLOTS', 'BENCHMARK_SEEDS', 'VALIDATION_SEED', 'TRAIN_SEED_BASE', 'BLUR_SIGMA', 'SUPPRESS', 'CHECKPOINT_FORMAT',
+           'TRAIN_COMMAND', 'random_composition_params', 'composition_sdf', 'composition_albedo',
+           'random_composition_field', 'wide_poses', 'scene_from_seed', 'benchmark_scenes', 'validation_scenes',
+           'training_scene', 'dense_bin_weights', 'complete_pdf', 'depth_blur', 'proposal_target', 'sampler_loss',
+           'coverage_loss', 'ProposalConfig', 'probe_pdf', 'ProposalCNN', 'proposal_pdf', 'save_proposal',
+           'load_proposal', 'default_proposal', 'make_training_set', 'train_proposal', 'top_p_bins',
+           'evaluate_proposal', 'summarize']
 
 # %% ../nbs/04_proposal.ipynb #dae4facd
 COMP_SLOTS = dict(sphere=3, box=2, capsule=2, torus=1, ellipsoid=2)  # primitives per composition (each may be off)
@@ -109,15 +110,17 @@ def composition_albedo(x: Tensor,  # points (B, N, 3)
 def random_composition_field(n: int,  # number of scenes (batch rows)
                              generator: torch.Generator | None = None,  # for reproducible scenes
                              beta=1e-3,  # VolSDF beta: float or tensor (n,)
+                             device=None,  # where the field lives (the draws stay on the CPU: same scenes everywhere)
                             ) -> AnalyticField:
     "`n` random compositions of primitives as one `AnalyticField` (row b = composition b), like `head_field`."
-    p = random_composition_params(n, generator)
+    p = {k: v.to(device) for k, v in random_composition_params(n, generator).items()}
     f = AnalyticField(lambda x: composition_sdf(x, p), lambda x: composition_albedo(x, p), beta)
     f.params = p
     return f
 
 # %% ../nbs/04_proposal.ipynb #40f3e936
-BENCHMARK_SEEDS = 1_000_000  # benchmark scene i of `benchmark_scenes(k, seed)` uses generator seed seed + i < this
+BENCHMARK_SEEDS = 900_000  # benchmark scene i of `benchmark_scenes(k, seed)` uses generator seed seed + i < this
+VALIDATION_SEED = 900_000  # validation scene i (for tuning, e.g. tau) uses generator seed 900_000 + i < 1_000_000
 TRAIN_SEED_BASE = 1_000_000  # training scene j of training seed s uses generator seed (s + 1) * 1_000_000 + j >= this
 
 def wide_poses(n: int,  # number of cameras
@@ -134,32 +137,48 @@ def scene_from_seed(seed: int,  # generator seed of the scene
                     kind: str,  # 'head' or 'composition'
                     beta=1e-3,  # VolSDF beta
                     wide: bool = False,  # camera from `wide_poses` instead of `sample_ffhq_poses`
+                    device=None,  # where the field and camera live (drawn on the CPU: the same scene on any device)
                    ) -> tuple:  # (field with one row, camera label (1, 25))
     "One analytic scene and its camera, determined by `seed`."
     g = torch.Generator().manual_seed(int(seed))
-    if kind == 'head': field = head_field(random_head_params(1, g), beta)
-    elif kind == 'composition': field = random_composition_field(1, g, beta)
+    if kind == 'head': field = head_field({k: v.to(device) for k, v in random_head_params(1, g).items()}, beta)
+    elif kind == 'composition': field = random_composition_field(1, g, beta, device)
     else: raise ValueError(f"kind must be 'head' or 'composition', got {kind!r}")
-    c = wide_poses(1, g) if wide else sample_ffhq_poses(1, g)
+    c = (wide_poses(1, g) if wide else sample_ffhq_poses(1, g)).to(device)
     field.kind, field.seed = kind, int(seed)
     return field, c
 
 def benchmark_scenes(k: int,  # number of scenes: even indices are heads, odd ones compositions
-                     seed: int = 0,  # scene i uses generator seed seed + i (all below 1_000_000)
+                     seed: int = 0,  # scene i uses generator seed seed + i (all below 900_000)
                      resolution: int = 128,  # image side the scenes are benchmarked at (kept on each field as `.resolution`)
+                     device=None,  # where the fields and cameras live
                     ) -> list:  # [(field, c (1, 25)), ...], beta = 1e-3, FFHQ-like cameras
     "The held-out scenes: half synthetic heads, half compositions, FFHQ-like cameras; never used for training."
     if seed < 0 or seed + k > BENCHMARK_SEEDS:
-        raise ValueError(f"benchmark seeds must lie in [0, {BENCHMARK_SEEDS}); got seed={seed}, k={k}")
+        raise ValueError(f"benchmark seeds must lie in [0, {BENCHMARK_SEEDS}); got seed={seed}, k={k} "
+                         f"(seeds from {VALIDATION_SEED} on are the validation scenes)")
+    return _scenes(range(seed, seed + k), resolution, device)
+
+def _scenes(seeds, resolution, device):
+    "Scene i of `seeds`: a head for even i, a composition for odd i, FFHQ-like camera, beta 1e-3."
     out = []
-    for i in range(k):
-        f, c = scene_from_seed(seed + i, 'head' if i % 2 == 0 else 'composition')
+    for i, s in enumerate(seeds):
+        f, c = scene_from_seed(s, 'head' if i % 2 == 0 else 'composition', device=device)
         f.resolution = resolution
         out.append((f, c))
     return out
 
+def validation_scenes(k: int,  # number of scenes (< 100_000): even indices heads, odd ones compositions
+                      resolution: int = 128,  # image side (kept on each field as `.resolution`)
+                      device=None,  # where the fields and cameras live
+                     ) -> list:  # [(field, c (1, 25)), ...], like `benchmark_scenes` but from seeds 900_000 + i
+    "Scenes for tuning settings (such as the sampler's tau): the benchmark's kind, disjoint from it and from training."
+    if not 0 <= k <= TRAIN_SEED_BASE - VALIDATION_SEED: raise ValueError(f"k must lie in [0, {TRAIN_SEED_BASE - VALIDATION_SEED}], got {k}")
+    return _scenes(range(VALIDATION_SEED, VALIDATION_SEED + k), resolution, device)
+
 def training_scene(j: int,  # index of the scene in the stream
                    seed: int = 0,  # training seed s: generator seed (s + 1) * 1_000_000 + j
+                   device=None,  # where the field and camera live
                   ) -> tuple:  # (field with one row, camera (1, 25))
     "Scene j of the training stream: heads and compositions alternate, 30% wide cameras, beta 1e-3 or log-uniform in [4e-4, 4e-3]."
     if not 0 <= j < TRAIN_SEED_BASE: raise ValueError(f"training scene index must lie in [0, {TRAIN_SEED_BASE}), got {j}")
@@ -167,7 +186,7 @@ def training_scene(j: int,  # index of the scene in the stream
     g = torch.Generator().manual_seed(s + 7)                              # the scene's own draws (beta, camera kind)
     wide = bool(torch.rand((), generator=g) < 0.3)
     beta = 1e-3 if torch.rand((), generator=g) < 0.5 else float(torch.exp(math.log(4e-4) + math.log(10) * torch.rand((), generator=g)))
-    return scene_from_seed(s, 'head' if j % 2 == 0 else 'composition', beta, wide)
+    return scene_from_seed(s, 'head' if j % 2 == 0 else 'composition', beta, wide, device)
 
 # %% ../nbs/04_proposal.ipynb #f360cb86
 def _patch_box(pixels, resolution: int) -> tuple:
@@ -351,7 +370,7 @@ class ProposalConfig:
     "Sizes of the proposal CNN. The defaults are the small CPU network; `ProposalConfig.paper()` is the paper's."
     n_bins: int = N_BINS  # depth bins (output channels)
     factor: int = 4  # full resolution / probe resolution (a power of 2: one conv + 2x upsampling each)
-    width: int = 32  # channels of the low- and mid-resolution layers (paper: 256)
+    width: int = 64  # channels of the low- and mid-resolution layers (paper: 256)
     n_low: int = 3  # convolutions at the probe's resolution (paper: 4)
     n_mid: int = 1  # convolutions after each intermediate upsampling (paper: 2)
     kernel: int = 3  # kernel size of the low- and mid-resolution layers (paper: 3)
@@ -443,9 +462,9 @@ def proposal_pdf(logits: Tensor,  # (N, K, H, W) from `ProposalCNN`
     return logits.softmax(1)
 
 # %% ../nbs/04_proposal.ipynb #64cd99cb
-from .data import atomic_write, data_dir
+from .files import atomic_write, data_dir
 CHECKPOINT_FORMAT = 'wysiwyg-proposal-v1'
-TRAIN_COMMAND = 'wysiwyg-train-proposal --out {path} --steps 500 --res {res} --seed 0'  # how the shipped weights were made
+TRAIN_COMMAND = 'wysiwyg-train-proposal --out {path} --steps 1500 --res {res} --seed 0'  # how the shipped weights were made
 
 def save_proposal(model: ProposalCNN,  # the network
                   path,  # file to (re)place atomically
@@ -510,6 +529,7 @@ def make_training_set(n_scenes: int = 256,  # scenes from the training stream (o
                       halo: int = 2,  # probe pixels of context around the patch
                       seed: int = 0,  # training seed: scenes `training_scene(j, seed)`, patch positions
                       progress: bool = True,  # tqdm progress bar
+                      device=None,  # where the scenes are rendered (the set is kept on the CPU)
                      ) -> dict:  # weights/rgb/dirs/opacity (n, C, p+2halo, p+2halo) probe crops, masses (n, K, patch, patch) float16, corner (n, 2) full-res (row, col), kind, seconds
     "Probe crops and dense target masses of `n_scenes` training scenes."
     from tqdm.auto import tqdm
@@ -521,14 +541,14 @@ def make_training_set(n_scenes: int = 256,  # scenes from the training stream (o
     t_probe = t_dense = 0.
     with torch.no_grad():
         for j in tqdm(range(n_scenes), desc='proposal training set', disable=not progress, file=sys.stderr):
-            field, c = training_scene(j, seed)
+            field, c = training_scene(j, seed, device)
             t0 = time.perf_counter()
-            pr = render_probe(field, c, resolution, factor)
+            pr = {k: v.cpu() for k, v in render_probe(field, c, resolution, factor).items()}
             t1 = time.perf_counter()
             wts = pr['weights'][0]
             depth = (wts * torch.arange(wts.shape[0])[:, None, None]).sum(0) / wts.sum(0).clamp(min=1e-6)   # in bins
             r, cc = _patch_corner(pr['opacity'][0, 0], depth, pp, g)
-            m = dense_bin_weights(field, c, resolution, (r * factor, cc * factor, patch))
+            m = dense_bin_weights(field, c, resolution, (r * factor, cc * factor, patch)).cpu()
             t_probe, t_dense = t_probe + t1 - t0, t_dense + time.perf_counter() - t1
             for k in ('weights', 'rgb', 'dirs', 'opacity'): out[k].append(_crop(pr[k], r, cc, pp, halo))
             out['masses'].append(m.half()); out['kind'].append(field.kind)
@@ -544,7 +564,7 @@ def _lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 def train_proposal(cfg: ProposalConfig | None = None,  # network sizes (default: the CPU network)
-                   steps: int = 500,  # optimisation steps
+                   steps: int = 1500,  # optimisation steps
                    resolution: int = 128,  # full image side of the training renders
                    batch: int = 8,  # crops per step
                    lr: float = 2e-3,  # peak Adam learning rate (linear warm-up, cosine decay)
@@ -554,19 +574,20 @@ def train_proposal(cfg: ProposalConfig | None = None,  # network sizes (default:
                    blur_sigma: float = BLUR_SIGMA,  # target blur along depth, in bins
                    data: dict | None = None,  # a set from `make_training_set` (built here when None)
                    coverage: float = 1.0,  # weight of `coverage_loss` added to the cross-entropy
+                   device=None,  # where to train (the training set stays on the CPU; batches move)
                   ) -> ProposalCNN:  # trained, in eval mode, with `.meta` (settings, loss history, timings)
     "Train a proposal network on analytic scenes (CPU-friendly: a cached set of probe crops and target patches)."
     from tqdm.auto import tqdm
     cfg = cfg or ProposalConfig()
     t0 = time.perf_counter()
-    if data is None: data = make_training_set(n_scenes, resolution, cfg.factor, seed=seed, progress=progress)
+    if data is None: data = make_training_set(n_scenes, resolution, cfg.factor, seed=seed, progress=progress, device=device)
     t_data = time.perf_counter() - t0
     halo, f, patch = data['halo'], data['factor'], data['patch']
     if f != cfg.factor: raise ValueError(f"the training set was made with factor {f}, the network has {cfg.factor}")
     target = torch.cat([proposal_target(data['masses'][i:i + 64].float(), blur_sigma).half()
                         for i in range(0, len(data['masses']), 64)])
     torch.manual_seed(seed)
-    model = ProposalCNN(cfg)
+    model = ProposalCNN(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr)
     g = torch.Generator().manual_seed(seed + 1)
     n, history = len(target), []
@@ -576,11 +597,11 @@ def train_proposal(cfg: ProposalConfig | None = None,  # network sizes (default:
     for step in bar:
         for grp in opt.param_groups: grp['lr'] = _lr_at(step, steps, lr, max(1, steps // 20))
         idx = torch.randint(n, (min(batch, n),), generator=g)
-        probe = {k: data[k][idx] for k in ('weights', 'rgb', 'dirs', 'opacity')}
+        probe = {k: data[k][idx].to(device) for k in ('weights', 'rgb', 'dirs', 'opacity')}
         logits = model(probe, crop=halo * f)                     # the patch, without the halo
         ls = F.log_softmax(logits, 1)                              # shared by both terms (log_softmax is idempotent)
-        ce = sampler_loss(ls, target[idx].float())
-        loss = ce + coverage * coverage_loss(ls, data['masses'][idx]) if coverage else ce
+        ce = sampler_loss(ls, target[idx].to(device).float())
+        loss = ce + coverage * coverage_loss(ls, data['masses'][idx].to(device)) if coverage else ce
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         history.append(ce.item())
         if step % 10 == 0: bar.set_postfix(loss=f'{sum(history[-10:]) / len(history[-10:]):.3f}')
@@ -591,17 +612,21 @@ def train_proposal(cfg: ProposalConfig | None = None,  # network sizes (default:
     return model
 
 # %% ../nbs/04_proposal.ipynb #5b868f30
-def top_p_bins(pdf: Tensor,  # (..., K) or, with dim=1, (N, K, H, W)
+def top_p_bins(pdf: Tensor,  # probabilities (..., K) >= 0 or, with dim=1, (N, K, H, W); need not be normalised
                tau: float = 0.98,  # mass to keep
                dim: int = -1,  # the bins' dimension
-              ) -> Tensor:  # bool, same shape: the smallest set of bins with mass >= tau (ties broken by index)
-    "Top-p (nucleus) set of each distribution (the evaluation's copy of the robust sampler's filter)."
+               ranks: bool = False,  # also return each bin's rank in the descending order
+              ):  # bool, same shape as pdf: the fewest, most probable bins with mass >= tau (ties: lower index first); [, ranks]
+    "Top-p (nucleus) set of each distribution: what the robust sampler keeps (`wysiwyg.sampler.top_p_mask`) and what we score the network by."
     p = pdf.movedim(dim, -1)
-    order = torch.sort(-p, dim=-1, stable=True).indices
-    ps = p.gather(-1, order)
-    before = ps.cumsum(-1) - ps                                             # mass of the bins ranked above
-    keep = torch.zeros_like(p, dtype=torch.bool).scatter(-1, order, before < tau * p.sum(-1, keepdim=True))
-    return keep.movedim(-1, dim)
+    sp, order = p.sort(dim=-1, descending=True, stable=True)               # equal p: lower bin index first
+    cs = sp.cumsum(-1)
+    before = torch.cat([torch.zeros_like(cs[..., :1]), cs[..., :-1]], -1)   # mass of the bins ranked above
+    keep = (before < tau * cs[..., -1:]) & (sp > 0)                          # ... still short of tau
+    keep[..., 0] = True                                                      # never an empty set
+    rank = torch.empty_like(order).scatter_(-1, order, torch.arange(p.shape[-1], device=p.device).expand(order.shape))
+    keep = keep.gather(-1, rank).movedim(-1, dim)
+    return (keep, rank.movedim(-1, dim)) if ranks else keep
 
 @torch.no_grad()
 def evaluate_proposal(model: ProposalCNN | None,  # the network (None: the upsampled probe PDF alone)
@@ -636,37 +661,3 @@ def summarize(rows: list,  # from `evaluate_proposal`
     "Means of the evaluation rows, over all scenes and per scene kind."
     groups = {'all': rows, **{k: [r for r in rows if r['kind'] == k] for k in sorted({r['kind'] for r in rows})}}
     return {g: {m: sum(r[m] for r in rs) / len(rs) for m in rs[0] if m != 'kind'} for g, rs in groups.items() if rs}
-
-# %% ../nbs/04_proposal.ipynb #7548fe52
-from fastcore.script import call_parse, store_true
-
-@call_parse
-def train_proposal_cli(out: str = None,  # checkpoint to write (replaced atomically)
-                       steps: int = 500,  # optimisation steps
-                       res: int = 128,  # full image side of the training renders
-                       seed: int = 0,  # training seed (scenes, patches, initialisation, batches)
-                       scenes: int = 256,  # training scenes (one 64x64 target patch each)
-                       batch: int = 8,  # crops per step
-                       lr: float = 2e-3,  # peak learning rate
-                       eval: int = 8,  # held-out benchmark scenes to evaluate on (0: none)
-                       threads: int = 1,  # torch CPU threads (0: leave torch's default)
-                       quiet: store_true = False,  # no progress bars
-                      ):
-    "Train the proposal network on analytic scenes and save it."
-    name = 'wysiwyg-train-proposal'
-    if not out: sys.exit(f"{name}: error: --out PATH is required (the checkpoint to write)")
-    if steps < 1 or scenes < 1 or batch < 1: sys.exit(f"{name}: error: --steps, --scenes and --batch must be at least 1")
-    if res < 64 or res % 4: sys.exit(f"{name}: error: --res must be a multiple of 4 and at least 64 (the target patch is 64x64), got {res}")
-    if Path(out).is_dir(): sys.exit(f"{name}: error: {out} is a folder; give the path of the checkpoint file")
-    if threads: torch.set_num_threads(threads)
-    t0 = time.time()
-    model = train_proposal(steps=steps, resolution=res, batch=batch, lr=lr, seed=seed, progress=not quiet, n_scenes=scenes)
-    metrics = summarize(evaluate_proposal(model, benchmark_scenes(eval), res)) if eval else {}
-    wall = time.time() - t0
-    save_proposal(model, out, heldout=metrics, heldout_scenes=eval, wall_seconds=wall, threads=torch.get_num_threads(),
-                  command=f"{name} --out {out} --steps {steps} --res {res} --seed {seed} --scenes {scenes} --batch {batch} --lr {lr}")
-    s = model.meta['seconds']
-    print(f"wrote {out} in {wall:.0f} s (training set {s['data']:.0f} s, training {s['train']:.0f} s); "
-          f"final loss {sum(model.meta['history'][-50:]) / len(model.meta['history'][-50:]):.3f}")
-    for k, v in metrics.items():
-        print(f"  held-out {k:12s} " + ', '.join(f'{m} {x:.3f}' for m, x in v.items()))

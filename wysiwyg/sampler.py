@@ -8,9 +8,11 @@ import math, operator
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .proposal import top_p_bins
 
 # %% auto #0
-__all__ = ['top_p_mask', 'robust_depths', 'adaptive_budget', 'render_wysiwyg', 'SamplerExplorer', 'sampler_explorer']
+__all__ = ['DEFAULT_TAU', 'top_p_mask', 'robust_depths', 'adaptive_budget', 'proposal_tau', 'render_wysiwyg', 'calibrate_tau',
+           'SamplerExplorer', 'sampler_explorer']
 
 # %% ../nbs/05_sampler.ipynb #f759e86d
 def _check_pdf(pdf, name='pdf'):
@@ -44,23 +46,12 @@ def _check_count(n, name):
     if v is None or v < 1: raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
     return v
 
-def _top_p(p, tau):
-    "Kept bins (..., K) of a normalised `p` and every bin's rank (..., K) in the stable descending order."
-    sp, order = p.sort(dim=-1, descending=True, stable=True)       # equal p: lower bin index first
-    cs = sp.cumsum(-1)
-    before = torch.cat([torch.zeros_like(cs[..., :1]), cs[..., :-1]], -1)  # mass of the higher-ranked bins
-    keep = (before < tau * cs[..., -1:]) & (sp > 0)                 # ... still short of tau
-    keep[..., 0] = True
-    ar = torch.arange(p.shape[-1], device=p.device).expand(order.shape)
-    rank = torch.empty_like(order).scatter_(-1, order, ar)
-    return keep.gather(-1, rank), rank
-
 def top_p_mask(pdf: Tensor,  # probabilities (..., K) >= 0 (normalised inside)
                tau: float = 0.98,  # mass to keep, in (0, 1]
               ) -> Tensor:  # bool (..., K): the smallest bin set with mass >= tau (ties: lower index first)
     "Nucleus (top-p) selection of depth bins: the fewest, most probable bins holding at least `tau` of the mass."
     total = _check_pdf(pdf)
-    return _top_p(pdf / total[..., None], _check_tau(tau))[0]
+    return top_p_bins(pdf / total[..., None], _check_tau(tau))
 
 # %% ../nbs/05_sampler.ipynb #d34a5630
 def _check_edges(edges, pdf):
@@ -102,7 +93,7 @@ def _robust(pdf, edges, n_samples, tau=0.98, filter=True, stratify=True, generat
     M, dev = p.shape[0], p.device
     h = e.diff(dim=-1)                                                # bin widths (M, K)
     u = torch.rand(M, n, dtype=p.dtype, device=dev, generator=generator)
-    if filter: mask, rank = _top_p(p, tau)
+    if filter: mask, rank = top_p_bins(p, tau, ranks=True)
     else: mask = torch.ones_like(p, dtype=torch.bool)
     if filter and stratify:                                            # the paper's sampler
         size = mask.sum(-1, keepdim=True)                              # |I|
@@ -184,13 +175,20 @@ def _pad_samples(k, v, S):
     pad = torch.zeros_like(v[..., :1]) if k == 'weights' else v[..., -1:]
     return torch.cat([v, pad.expand(*v.shape[:-1], S - v.shape[-1])], -1)
 
+DEFAULT_TAU = 0.98  # the paper's top-p mass; a trained proposal may carry its own, calibrated one in `meta['tau']`
+
+def proposal_tau(proposal,  # a proposal callable, e.g. a `ProposalCNN` loaded from a checkpoint
+                ) -> float:  # its calibrated `meta['tau']`, else `DEFAULT_TAU`
+    "The top-p mass to use with `proposal` (see `calibrate_tau`)."
+    return float(getattr(proposal, 'meta', {}).get('tau', DEFAULT_TAU))
+
 def render_wysiwyg(field,  # a `wysiwyg.fields.Field`, one scene per batch row (or broadcasting)
                    c: Tensor,  # EG3D camera labels (N, 25)
                    resolution: int,  # image side H = W, a multiple of the probe factor
                    proposal,  # callable probe dict -> logits (N, 191, H, W), e.g. `ProposalCNN`; pdf = softmax over dim 1
                    budget: int = 16,  # samples per easy ray (hard rays get 2 * budget when adaptive)
                    adaptive: bool = True,  # adaptive budget (else `budget` samples for every ray)
-                   tau: float = 0.98,  # top-p mass
+                   tau: float | None = None,  # top-p mass (None: `proposal_tau(proposal)`, the network's calibrated one or 0.98)
                    filter: bool = True,  # top-p + flatten (False: the "no robust sampling" ablation)
                    stratify: bool = True,  # stratified (False: the "no stratification" ablation)
                    near: float = FFHQ_NEAR,  # first bin edge
@@ -207,6 +205,7 @@ def render_wysiwyg(field,  # a `wysiwyg.fields.Field`, one scene per batch row (
     c = torch.as_tensor(c, dtype=torch.float32).reshape(-1, 25)
     factor = factor or getattr(getattr(proposal, 'cfg', None), 'factor', 4)
     budget = _check_count(budget, 'budget')
+    tau = _check_tau(proposal_tau(proposal) if tau is None else tau)
     if resolution % factor: raise ValueError(f"resolution {resolution} must be a multiple of the probe factor {factor}")
     N, R = c.shape[0], resolution * resolution
     if probe is None:
@@ -234,6 +233,34 @@ def render_wysiwyg(field,  # a `wysiwyg.fields.Field`, one scene per batch row (
     img['samples_per_pixel'] = PROBE_SAMPLES / factor ** 2 + budgets.float().mean().item()
     return img
 
+# %% ../nbs/05_sampler.ipynb #425014f5
+from .render import image_errors
+
+def calibrate_tau(proposal,  # a proposal callable, e.g. a `ProposalCNN`
+                  scenes: list,  # [(field, c (1, 25)), ...], e.g. `validation_scenes(4)`
+                  references: list,  # one dense reference render per scene (`render_image`), at the resolution to calibrate
+                  taus=(0.98, 0.99, 0.995, 0.998, 0.999),  # candidates
+                  budget: int = 18,  # base budget of the renders (18: 31.8 samples per pixel with the probe)
+                  seed: int = 0,  # jitter of scene i: torch.Generator seeded seed + i (the same for every tau)
+                 ) -> dict:  # tau (the best), budget, scenes, table [{tau, psnr, depth_mae}, ...]
+    "Mean PSNR and depth error of `render_wysiwyg` at each candidate tau; the best tau is the one with the highest PSNR."
+    if not scenes or len(scenes) != len(references):
+        raise ValueError(f"need one reference per scene and at least one scene, got {len(scenes)} scenes, {len(references)} references")
+    taus = [_check_tau(t) for t in taus]
+    if not taus: raise ValueError("taus is empty: give at least one candidate")
+    table = []
+    for tau in taus:
+        errs = []
+        for i, ((f, c), ref) in enumerate(zip(scenes, references)):
+            g = torch.Generator(torch.as_tensor(c).device).manual_seed(seed + i)
+            with torch.no_grad():
+                img = render_wysiwyg(f, c, ref['rgb'].shape[-2], proposal, budget=budget, tau=tau, normals=False, generator=g)
+            errs.append(image_errors(img, ref))
+        table.append(dict(tau=tau, psnr=sum(e['psnr'] for e in errs) / len(errs),
+                          depth_mae=sum(e['depth_mae'] for e in errs) / len(errs)))
+    best = max(table, key=lambda r: r['psnr'])
+    return dict(tau=best['tau'], budget=budget, scenes=len(scenes), table=table)
+
 # %% ../nbs/05_sampler.ipynb #6691f178
 class SamplerExplorer:
     "Precomputed state (probe, PDF, image) of one camera, and a per-pixel view of the robust sampler."
@@ -251,6 +278,7 @@ class SamplerExplorer:
             img = render_wysiwyg(field, self.c, resolution, proposal, normals=False, return_pdf=True, chunk=chunk,
                                  generator=torch.Generator().manual_seed(0), near=near, far=far)
         self.pdf = img['pdf'][0].reshape(-1, N_BINS)                        # (R, K)
+        self.tau = proposal_tau(proposal)                                   # the sliders start at the network's tau
         self.image = img['rgb'][0].clamp(0, 1).cpu()
         self.budgets = img['n_samples'][0, ..., 0].cpu()
         self.origins, self.dirs = [t[0] for t in generate_rays(self.c.to(self.pdf.device), resolution)]
@@ -273,9 +301,9 @@ class SamplerExplorer:
                                        bins=bins)
         return self._ref[row, col]
 
-    def sample(self, row: int, col: int, tau=0.98, budget=16, filter=True, stratify=True, seed=0) -> dict:
-        "Robust samples of one pixel and its render with them: depths, widths, bins, kept, rgb, depth."
-        i = row * self.res + col
+    def sample(self, row: int, col: int, tau=None, budget=16, filter=True, stratify=True, seed=0) -> dict:
+        "Robust samples of one pixel and its render with them: depths, widths, bins, kept, rgb, depth (tau None: the proposal's)."
+        i, tau = row * self.res + col, self.tau if tau is None else tau
         g = torch.Generator(self.pdf.device).manual_seed(seed)
         t, w, b, kept = _robust(self.pdf[None, i:i + 1], self.edges, budget, tau, filter, stratify, g)
         with torch.no_grad():
@@ -283,9 +311,10 @@ class SamplerExplorer:
         return dict(depths=t[0, 0].cpu(), widths=w[0, 0].cpu(), bins=b[0, 0].cpu(), kept=kept[0, 0].cpu(),
                     rgb=o['rgb'][0, 0].cpu(), depth=o['depth'][0, 0].item(), pdf=self.pdf[i].cpu())
 
-    def plot(self, row: int, col: int, tau=0.98, budget=16, filter=True, stratify=True, seed=0, fig=None):
+    def plot(self, row: int, col: int, tau=None, budget=16, filter=True, stratify=True, seed=0, fig=None):
         "Draw one state: the image with the pixel, its PDF / kept bins / samples against the truth, colour and depth."
         import matplotlib.pyplot as plt
+        tau = self.tau if tau is None else tau
         s, ref = self.sample(row, col, tau, budget, filter, stratify, seed), self.reference(row, col)
         fig = fig or plt.figure(figsize=(14, 3.8))
         gs = fig.add_gridspec(1, 3, width_ratios=[1, 3.2, 0.9])
@@ -331,7 +360,7 @@ class SamplerExplorer:
         from IPython.display import display
         r = self.res - 1
         ctl = dict(row=W.IntSlider(r // 2, 0, r, description='row'), col=W.IntSlider(r // 2, 0, r, description='col'),
-                   tau=W.FloatSlider(0.98, min=0.5, max=1.0, step=0.005, readout_format='.3f', description='tau'),
+                   tau=W.FloatSlider(self.tau, min=0.5, max=1.0, step=0.001, readout_format='.3f', description='tau'),
                    budget=W.IntSlider(16, 1, 64, description='budget'), filter=W.Checkbox(True, description='filter'),
                    stratify=W.Checkbox(True, description='stratify'), seed=W.IntSlider(0, 0, 99, description='seed'))
         out = W.Output()
