@@ -18,7 +18,7 @@ from .render import sdf_to_density
 from .probe import N_BINS, bin_edges, field_geometry, render_probe
 
 # %% auto #0
-__all__ = ['COMP_SLOTS', 'BENCHMARK_SEEDS', 'VALIDATION_SEED', 'TRAIN_SEED_BASE', 'BLUR_SIGMA', 'SUPPRESS', 'CHECKPOINT_FORMAT',
+__all__ = ['COMP_SLOTS', 'VALIDATION_SEED', 'BENCHMARK_SEEDS', 'TRAIN_SEED_BASE', 'BLUR_SIGMA', 'SUPPRESS', 'CHECKPOINT_FORMAT',
            'TRAIN_COMMAND', 'random_composition_params', 'composition_sdf', 'composition_albedo',
            'random_composition_field', 'wide_poses', 'scene_from_seed', 'benchmark_scenes', 'validation_scenes',
            'training_scene', 'dense_bin_weights', 'complete_pdf', 'depth_blur', 'proposal_target', 'sampler_loss',
@@ -119,8 +119,8 @@ def random_composition_field(n: int,  # number of scenes (batch rows)
     return f
 
 # %% ../nbs/04_proposal.ipynb #40f3e936
-BENCHMARK_SEEDS = 900_000  # benchmark scene i of `benchmark_scenes(k, seed)` uses generator seed seed + i < this
 VALIDATION_SEED = 900_000  # validation scene i (for tuning, e.g. tau) uses generator seed 900_000 + i < 1_000_000
+BENCHMARK_SEEDS = VALIDATION_SEED  # benchmark scene i of `benchmark_scenes(k, seed)` uses generator seed seed + i < this
 TRAIN_SEED_BASE = 1_000_000  # training scene j of training seed s uses generator seed (s + 1) * 1_000_000 + j >= this
 
 def wide_poses(n: int,  # number of cameras
