@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from wysiwyg.proposal import (ProposalCNN, ProposalConfig, default_proposal, load_proposal, save_proposal,
-                              CHECKPOINT_FORMAT, TRAIN_COMMAND)
+from wysiwyg.proposal import ProposalCNN, ProposalConfig, default_proposal, load_proposal, save_proposal, CHECKPOINT_FORMAT, TRAIN_COMMAND
 from wysiwyg.probe import render_probe
 from wysiwyg.cameras import look_at_camera
-from wysiwyg.fields import sphere_field
+from wysiwyg.shapes import sphere_field
 
 NAME = 'wysiwyg-train-proposal'
 TINY = ['--steps', 3, '--res', 64, '--scenes', 2, '--batch', 2, '--eval', 0, '--calibrate', 0, '--quiet']
