@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FFHQ_RADIUS', 'FFHQ_LOOKAT', 'FFHQ_FOV_DEG', 'FFHQ_NEAR', 'FFHQ_FAR', 'BOX_SIZE', 'make_label', 'split_label',
-           'fov_to_intrinsics', 'look_at_camera', 'pixel_centres', 'generate_rays', 'ray_box_near_far',
+           'fov_to_intrinsics', 'look_at_camera', 'pixel_centres', 'generate_rays', 'ray_box_near_far', 'ray_sphere',
            'sample_ffhq_poses', 'plot_cameras']
 
 # %% ../nbs/01_cameras.ipynb #acb8372b
@@ -20,21 +20,51 @@ FFHQ_NEAR, FFHQ_FAR = 2.25, 3.3  # ray depth range used for FFHQ renders
 BOX_SIZE = 1.0               # side of the cube that holds the scene (the triplane box)
 
 # %% ../nbs/01_cameras.ipynb #8d49350f
-def make_label(cam2world, intrinsics):
-    "Pack `cam2world` (..., 4, 4) and normalised `intrinsics` (..., 3, 3) into EG3D labels (..., 25)."
+def make_label(cam2world, # (..., 4, 4) OpenCV cam2world matrices
+               intrinsics, # (..., 3, 3) intrinsics normalised by the image size
+              ): # EG3D labels (..., 25)
+    "Pack cam2world matrices and normalised intrinsics into EG3D labels."
     return torch.cat([cam2world.flatten(-2), intrinsics.flatten(-2)], -1)
 
-def split_label(c):
-    "Unpack EG3D labels `c` (..., 25) into `cam2world` (..., 4, 4) and normalised `intrinsics` (..., 3, 3)."
+# %% ../nbs/01_cameras.ipynb #1b566f95
+def split_label(c, # EG3D labels (..., 25)
+               ): # cam2world (..., 4, 4), normalised intrinsics (..., 3, 3)
+    "Unpack EG3D labels into their two matrices."
     c = torch.as_tensor(c, dtype=torch.float32)
     if c.shape[-1] != 25: raise ValueError(f"a camera label has 25 numbers, got shape {tuple(c.shape)}")
     return c[..., :16].unflatten(-1, (4, 4)), c[..., 16:].unflatten(-1, (3, 3))
 
 # %% ../nbs/01_cameras.ipynb #acc7a1c5
-def fov_to_intrinsics(fov_deg=FFHQ_FOV_DEG):
+def fov_to_intrinsics(fov_deg=FFHQ_FOV_DEG, # field of view in degrees
+                     ): # normalised intrinsics (3, 3)
     "Normalised 3x3 intrinsics for a field of view in degrees, with EG3D's constants."
     focal = 1.0 / (math.tan(fov_deg * 3.14159 / 360) * 1.414)
     return torch.tensor([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]])
+
+# %% ../nbs/01_cameras.ipynb #f836407d
+def _look_at_centre(yaw, # radians (tensor or float)
+                    pitch, # radians (tensor or float)
+                    radius, # distance from the world origin
+                   ): # camera centres (..., 3)
+    "Camera centres on a sphere around the origin, from EG3D's yaw and pitch (quirks 1 and 2)."
+    yaw, pitch = torch.broadcast_tensors(torch.as_tensor(yaw, dtype=torch.float32),
+                                         torch.as_tensor(pitch, dtype=torch.float32))
+    pitch = pitch.clamp(1e-5, math.pi - 1e-5)
+    phi = torch.arccos(1 - 2 * pitch / math.pi)
+    return radius * torch.stack([torch.sin(phi) * torch.cos(math.pi - yaw),
+                                 torch.cos(phi),
+                                 torch.sin(phi) * torch.sin(math.pi - yaw)], -1)
+
+# %% ../nbs/01_cameras.ipynb #42ceb29b
+def _look_at_rotation(centre, # camera centres (..., 3)
+                      lookat, # the point the cameras look at
+                     ): # rotations (..., 3, 3), columns (right, up', forward)
+    "Camera-to-world rotations of cameras at `centre` looking at `lookat`, world up +y (quirk 3)."
+    forward = F.normalize(torch.tensor(lookat, dtype=torch.float32) - centre, dim=-1)
+    world_up = torch.tensor([0.0, 1.0, 0.0]).expand_as(forward)
+    right = -F.normalize(torch.linalg.cross(world_up, forward), dim=-1)
+    up = F.normalize(torch.linalg.cross(forward, right), dim=-1)
+    return torch.stack([right, up, forward], -1)
 
 # %% ../nbs/01_cameras.ipynb #bc07c002
 def look_at_camera(yaw, # radians; pi/2 faces the +z side of the head (tensor or float)
@@ -42,29 +72,21 @@ def look_at_camera(yaw, # radians; pi/2 faces the +z side of the head (tensor or
                    radius=FFHQ_RADIUS, # distance of the camera from the world origin
                    lookat=FFHQ_LOOKAT, # the point the camera looks at
                    fov_deg=FFHQ_FOV_DEG, # field of view in degrees
-                  ):
-    "EG3D label(s) (..., 25) of a look-at camera; yaw/pitch follow EG3D's look-at sampler (quirks included)."
-    yaw, pitch = torch.broadcast_tensors(torch.as_tensor(yaw, dtype=torch.float32),
-                                         torch.as_tensor(pitch, dtype=torch.float32))
-    pitch = pitch.clamp(1e-5, math.pi - 1e-5)
-    phi = torch.arccos(1 - 2 * pitch / math.pi)
-    centre = radius * torch.stack([torch.sin(phi) * torch.cos(math.pi - yaw),
-                                   torch.cos(phi),
-                                   torch.sin(phi) * torch.sin(math.pi - yaw)], -1)
-    forward = F.normalize(torch.tensor(lookat, dtype=torch.float32) - centre, dim=-1)
-    world_up = torch.tensor([0.0, 1.0, 0.0]).expand_as(forward)
-    right = -F.normalize(torch.linalg.cross(world_up, forward), dim=-1)
-    up = F.normalize(torch.linalg.cross(forward, right), dim=-1)
+                  ): # EG3D labels (..., 25)
+    "EG3D label(s) of a look-at camera; yaw/pitch follow EG3D's look-at sampler (quirks included)."
+    centre = _look_at_centre(yaw, pitch, radius)
     cam2world = torch.zeros(*centre.shape[:-1], 4, 4)
-    cam2world[..., :3, :3] = torch.stack([right, up, forward], -1)
+    cam2world[..., :3, :3] = _look_at_rotation(centre, lookat)
     cam2world[..., :3, 3] = centre
     cam2world[..., 3, 3] = 1.0
     intrinsics = fov_to_intrinsics(fov_deg).expand(*centre.shape[:-1], 3, 3)
     return make_label(cam2world, intrinsics)
 
 # %% ../nbs/01_cameras.ipynb #510734b5
-def pixel_centres(resolution, device=None):
-    "Normalised (u, v) centres of a `resolution`^2 image in row-major order: (resolution**2, 2)."
+def pixel_centres(resolution, # the image is resolution x resolution
+                  device=None, # where the result lives
+                 ): # (resolution**2, 2) normalised (u, v), row-major
+    "Normalised (u, v) centres of the pixels of a square image, in row-major order."
     t = (torch.arange(resolution, dtype=torch.float32, device=device) + 0.5) / resolution
     v, u = torch.meshgrid(t, t, indexing='ij')
     return torch.stack([u, v], -1).reshape(-1, 2)
@@ -72,8 +94,8 @@ def pixel_centres(resolution, device=None):
 # %% ../nbs/01_cameras.ipynb #19b07440
 def generate_rays(c, # EG3D labels (N, 25)
                   resolution, # the image is resolution x resolution
-                 ):
-    "Per-pixel rays for labels `c`: `(origins, dirs)`, each (N, resolution**2, 3), unit dirs, row-major pixels."
+                 ): # origins, dirs: each (N, resolution**2, 3), unit dirs, row-major pixels
+    "Per-pixel rays of cameras `c`, through the pixel centres."
     cam2world, K = split_label(c)
     if cam2world.ndim == 2: cam2world, K = cam2world[None], K[None]
     uv = pixel_centres(resolution, device=cam2world.device)[None]            # (1, M, 2)
@@ -89,54 +111,97 @@ def generate_rays(c, # EG3D labels (N, 25)
 def ray_box_near_far(origins, # (..., 3) ray origins
                      dirs, # (..., 3) ray directions
                      half=BOX_SIZE / 2, # half side of the box [-half, half]^3
-                    ):
-    "Depths where rays enter and leave the box: `(near, far, hit)`, each (...); missed rays get far <= near."
+                    ): # near, far, hit: each (...); missed rays get far <= near
+    "Depths where rays enter and leave the box, and whether they meet it at all."
     inv = 1.0 / torch.where(dirs.abs() < 1e-9, torch.full_like(dirs, 1e-9), dirs)
     t0, t1 = (-half - origins) * inv, (half - origins) * inv
     near = torch.minimum(t0, t1).amax(-1).clamp_min(0.0)
     far = torch.maximum(t0, t1).amin(-1)
     return near, far, far > near
 
+# %% ../nbs/01_cameras.ipynb #af6a7c13
+def ray_sphere(origins, # (..., 3) ray origins
+               dirs, # (..., 3) unit ray directions
+               radius=0.3, # sphere radius
+               center=(0., 0., 0.), # sphere centre
+              ): # depth (...) of the first intersection along the unit ray, hit (...) bool
+    "Exact first intersection of rays with a sphere; depth is only meaningful where hit."
+    o = origins - torch.as_tensor(center, dtype=origins.dtype, device=origins.device)
+    b = -(o * dirs).sum(-1)
+    disc = b ** 2 - ((o * o).sum(-1) - radius ** 2)
+    return b - disc.clamp(min=0).sqrt(), disc > 0
+
 # %% ../nbs/01_cameras.ipynb #3d2458d1
 def sample_ffhq_poses(n, # number of cameras
                       generator=None, # torch.Generator for reproducible poses
                       yaw_std=0.3, # radians, around pi/2
                       pitch_std=0.155, # radians, around pi/2
-                      radius=FFHQ_RADIUS, lookat=FFHQ_LOOKAT, fov_deg=FFHQ_FOV_DEG,
-                     ):
-    "EG3D labels (n, 25) from a Gaussian, FFHQ-like distribution of look-at poses (clipped at 3 std)."
+                      radius=FFHQ_RADIUS, # distance of the cameras from the world origin
+                      lookat=FFHQ_LOOKAT, # the point the cameras look at
+                      fov_deg=FFHQ_FOV_DEG, # field of view in degrees
+                     ): # EG3D labels (n, 25)
+    "Look-at cameras from a Gaussian, FFHQ-like distribution of poses (clipped at 3 std)."
     yaw = (torch.randn(n, generator=generator) * yaw_std).clamp(-3 * yaw_std, 3 * yaw_std) + math.pi / 2
     pitch = (torch.randn(n, generator=generator) * pitch_std).clamp(-3 * pitch_std, 3 * pitch_std) + math.pi / 2
     return look_at_camera(yaw, pitch, radius, lookat, fov_deg)
+
+# %% ../nbs/01_cameras.ipynb #463f6d37
+def _plot3(ax, # a matplotlib 3D axis
+           pts, # points (n, 3) joined by a line
+           **kw, # passed to `ax.plot`
+          ):
+    "Plot a polyline of world points with world y drawn upwards."
+    ax.plot(*pts.T[[0, 2, 1]], **kw)
+
+# %% ../nbs/01_cameras.ipynb #23deaff8
+def _plot_box(ax, # a matplotlib 3D axis
+             ):
+    "The edges of the scene box [-0.5, 0.5]^3, in grey."
+    box = torch.tensor([[x, y, z] for x in (-.5, .5) for y in (-.5, .5) for z in (-.5, .5)])
+    for i in range(8):
+        for j in range(i + 1, 8):
+            if (box[i] != box[j]).sum() == 1: _plot3(ax, box[[i, j]], color='gray', lw=0.8)
+
+# %% ../nbs/01_cameras.ipynb #2e179272
+def _plot_frusta(ax, # a matplotlib 3D axis
+                 c, # EG3D labels (N, 25)
+                 scale, # frustum depth in world units
+                ):
+    "One pyramid per camera, from its centre to its image plane at depth `scale`, in blue."
+    corners = torch.tensor([[-1.0, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]])
+    c2w, K = split_label(c)
+    for m, k in zip(c2w, K):
+        half = 0.5 / k[0, 0]                                    # half image width at z = 1
+        pts = (corners * torch.tensor([half, half, 1.0]) * scale) @ m[:3, :3].T + m[:3, 3]
+        o = m[:3, 3]
+        for p in pts: _plot3(ax, torch.stack([o, p]), color='tab:blue', lw=0.5)
+        _plot3(ax, torch.cat([pts, pts[:1]]), color='tab:blue', lw=0.5)
+
+# %% ../nbs/01_cameras.ipynb #cf55c5a7
+def _plot_rays(ax, # a matplotlib 3D axis
+               c, # EG3D labels (N, 25); only the first camera's rays are drawn
+               res, # draw res^2 rays
+              ):
+    "The rays of the first camera that hit the box: orange up to the box, red inside it."
+    o, d = generate_rays(c[:1], res)
+    near, far, hit = ray_box_near_far(o, d)
+    for a, b in zip((o + near[..., None] * d)[hit], (o + far[..., None] * d)[hit]):
+        _plot3(ax, torch.stack([o[0, 0], a]), color='tab:orange', lw=0.3, alpha=0.4)
+        _plot3(ax, torch.stack([a, b]), color='tab:red', lw=0.8)  # the part inside the box
 
 # %% ../nbs/01_cameras.ipynb #43995d28
 def plot_cameras(c, # EG3D labels (N, 25)
                  ax=None, # a matplotlib 3D axis (made if None)
                  rays_res=0, # draw this many^2 rays of the first camera
                  scale=0.4, # frustum depth in world units
-                ):
+                ): # the matplotlib 3D axis
     "Matplotlib figure of camera frusta, the scene box and (optionally) the first camera's rays."
     import matplotlib.pyplot as plt
     if ax is None: ax = plt.figure(figsize=(6, 6)).add_subplot(projection='3d')
     c = torch.as_tensor(c).reshape(-1, 25)
-    corners = torch.tensor([[-1.0, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]])
-    box = torch.tensor([[x, y, z] for x in (-.5, .5) for y in (-.5, .5) for z in (-.5, .5)])
-    for i in range(8):
-        for j in range(i + 1, 8):
-            if (box[i] != box[j]).sum() == 1: ax.plot(*box[[i, j]].T[[0, 2, 1]], color='gray', lw=0.8)
-    c2w, K = split_label(c)
-    for m, k in zip(c2w, K):
-        half = 0.5 / k[0, 0]                                    # half image width at z = 1
-        pts = (corners * torch.tensor([half, half, 1.0]) * scale) @ m[:3, :3].T + m[:3, 3]
-        o = m[:3, 3]
-        for p in pts: ax.plot(*torch.stack([o, p]).T[[0, 2, 1]], color='tab:blue', lw=0.5)
-        ax.plot(*torch.cat([pts, pts[:1]]).T[[0, 2, 1]], color='tab:blue', lw=0.5)
-    if rays_res:
-        o, d = generate_rays(c[:1], rays_res)
-        near, far, hit = ray_box_near_far(o, d)
-        for a, b in zip((o + near[..., None] * d)[hit], (o + far[..., None] * d)[hit]):
-            ax.plot(*torch.stack([o[0, 0], a]).T[[0, 2, 1]], color='tab:orange', lw=0.3, alpha=0.4)
-            ax.plot(*torch.stack([a, b]).T[[0, 2, 1]], color='tab:red', lw=0.8)  # the part inside the box
+    _plot_box(ax)
+    _plot_frusta(ax, c, scale)
+    if rays_res: _plot_rays(ax, c, rays_res)
     ax.set_xlabel('x'); ax.set_ylabel('z'); ax.set_zlabel('y (up)')
     ax.set_box_aspect((1, 1, 1))
     lim = 3.0

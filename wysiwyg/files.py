@@ -27,7 +27,9 @@ def atomic_write(path, # the file to (re)place
         if tmp.exists(): tmp.unlink()
 
 # %% ../nbs/02_files.ipynb #6cbc79b7
-def save_figure(fig, path):
+def save_figure(fig, # a matplotlib Figure
+                path, # where to write; the suffix picks the format (png, pdf, svg, ...)
+               ):
     "Save a matplotlib figure to `path` atomically and close it."
     import matplotlib.pyplot as plt
     path = Path(path)
@@ -35,7 +37,7 @@ def save_figure(fig, path):
     plt.close(fig)
 
 # %% ../nbs/02_files.ipynb #aedb14ad
-def data_dir() -> Path:
+def data_dir() -> Path: # the folder of bundled and cached files
     "Where bundled and cached files live: $WYSIWYG_DATA, else <repo>/data in a source checkout, else the user cache."
     if os.environ.get('WYSIWYG_DATA'): return Path(os.environ['WYSIWYG_DATA'])
     import wysiwyg

@@ -20,26 +20,28 @@ _HAIR = [(0.07, 0.05, 0.04), (0.22, 0.13, 0.07), (0.42, 0.27, 0.13), (0.82, 0.66
 _IRIS = [(0.30, 0.17, 0.08), (0.25, 0.45, 0.70), (0.30, 0.45, 0.25), (0.45, 0.47, 0.50)]  # brown, blue, green, grey
 N_BUMPS = 3  # small bumps (moles, warts) per head
 
-def _uniform(n, lo, hi, g): return lo + (hi - lo) * torch.rand(n, generator=g)
+# %% ../nbs/06_heads.ipynb #a7948536
+def _uniform(n, lo, hi, g):
+    "`n` uniform numbers in [lo, hi) from generator `g`."
+    return lo + (hi - lo) * torch.rand(n, generator=g)
+
+# %% ../nbs/06_heads.ipynb #469538cf
 def _pick(palette, n, g, jitter):
+    "`n` colours (n, 3) picked from `palette`, each channel scaled by a random factor in [1 - jitter, 1 + jitter]."
     pal = torch.tensor(palette)
     c = pal[torch.randint(len(palette), (n,), generator=g)]
     return (c * (1 + jitter * (2 * torch.rand(n, 3, generator=g) - 1))).clamp(0, 1)
-def _ell_front(cy, ry, cz, rz, y):
-    "z of the front (+z) surface of an axis-aligned ellipsoid centred at (0, cy, cz) at height y (x = 0)."
-    return cz + rz * (1 - ((y - cy) / ry).clamp(-1, 1) ** 2).sqrt()
 
-def random_head_params(n: int,  # number of heads
-                       generator: torch.Generator|None = None,  # for reproducible heads
-                      ) -> dict:  # name -> float32 tensor (n, ...): shape, pose and colour of each head
-    "Random shape, pose and colour parameters of `n` synthetic heads."
-    g, u = generator, lambda lo, hi: _uniform(n, lo, hi, generator)
-    p = {}
-    # pose of the head in the world: scale, small yaw / pitch / roll, offset
+# %% ../nbs/06_heads.ipynb #4f9ec7e1
+def _draw_pose(p: dict, n: int, u):
+    "Scale, rotation (head frame -> world) and offset of `n` heads, into `p`; `u(lo, hi)` draws `n` uniforms."
     p['scale'] = u(0.82, 0.92)
     p['rot'] = rotation_matrix(u(-0.2, 0.2), u(-0.12, 0.12), u(-0.08, 0.08))  # (n, 3, 3) head frame -> world
     p['offset'] = torch.stack([u(-0.02, 0.02), u(-0.02, 0.02), u(-0.02, 0.02)], -1)  # (n, 3)
-    # skull and jaw (ellipsoids)
+
+# %% ../nbs/06_heads.ipynb #e4a22d5c
+def _draw_skull_jaw(p: dict, n: int, u):
+    "Skull, jaw, chin and neck of `n` heads, into `p`."
     p['skull_c'] = torch.stack([torch.zeros(n), u(0.06, 0.08), u(-0.04, -0.02)], -1)
     p['skull_r'] = torch.stack([u(0.165, 0.195), u(0.2, 0.23), u(0.21, 0.24)], -1)
     p['jaw_c'] = torch.stack([torch.zeros(n), u(-0.08, -0.05), u(0.04, 0.06)], -1)
@@ -48,47 +50,85 @@ def random_head_params(n: int,  # number of heads
     p['chin_r'] = u(0.045, 0.065)
     p['neck_r'] = u(0.08, 0.1)
     p['neck_z'] = u(-0.06, -0.02)
-    # face surface heights (front of the jaw / skull) used to place the features on it
-    fz = lambda y: torch.maximum(_ell_front(p['jaw_c'][:, 1], p['jaw_r'][:, 1], p['jaw_c'][:, 2], p['jaw_r'][:, 2], y),
-                                 _ell_front(p['skull_c'][:, 1], p['skull_r'][:, 1], p['skull_c'][:, 2], p['skull_r'][:, 2], y))
-    # eyes: socket (carved), eyeball (added), brow ridge
+
+# %% ../nbs/06_heads.ipynb #45372bf8
+def _ell_front(cy, ry, cz, rz, y):
+    "z of the front (+z) surface of an axis-aligned ellipsoid centred at (0, cy, cz) at height y (x = 0)."
+    return cz + rz * (1 - ((y - cy) / ry).clamp(-1, 1) ** 2).sqrt()
+
+# %% ../nbs/06_heads.ipynb #b9b76a9f
+def _face_z(p: dict,  # head parameters with the skull and jaw drawn
+            y: Tensor,  # heights (n,)
+           ) -> Tensor:  # z (n,) of the front of skull U jaw at x = 0
+    "Face surface height: the front of the jaw or of the skull, whichever is further forward."
+    return torch.maximum(_ell_front(p['jaw_c'][:, 1], p['jaw_r'][:, 1], p['jaw_c'][:, 2], p['jaw_r'][:, 2], y),
+                         _ell_front(p['skull_c'][:, 1], p['skull_r'][:, 1], p['skull_c'][:, 2], p['skull_r'][:, 2], y))
+
+# %% ../nbs/06_heads.ipynb #a2fd204e
+def _draw_eyes(p: dict, n: int, u):
+    "Eyeball, socket and gaze of `n` heads, into `p`; returns the eye position (x, y), each (n,)."
     ex, ey = u(0.05, 0.07), u(0.025, 0.05)
-    ez = fz(ey)
+    ez = _face_z(p, ey)
     p['eye_c'] = torch.stack([ex, ey, ez - u(0.03, 0.036)], -1)  # eyeball centre (mirrored in x)
     p['eye_r'] = u(0.024, 0.028)
     p['socket_c'] = torch.stack([ex, ey + 0.004, ez + u(0.012, 0.02)], -1)
     p['socket_r'] = u(0.036, 0.044)
     p['gaze'] = torch.nn.functional.normalize(torch.stack([u(-0.25, 0.25), u(-0.15, 0.15), torch.ones(n)], -1), dim=-1)
+    return ex, ey
+
+# %% ../nbs/06_heads.ipynb #c34f521c
+def _draw_brows(p: dict, n: int, u, ex, ey):
+    "Brow ridge of `n` heads above the eyes at (ex, ey), into `p`; returns the brow height (n,)."
     by = ey + u(0.045, 0.06)
-    p['brow_a'] = torch.stack([torch.full((n,), 0.012), by, fz(by) - 0.012], -1)
-    p['brow_b'] = torch.stack([ex + 0.035, by + u(-0.01, 0.01), fz(by) - 0.045], -1)
+    p['brow_a'] = torch.stack([torch.full((n,), 0.012), by, _face_z(p, by) - 0.012], -1)
+    p['brow_b'] = torch.stack([ex + 0.035, by + u(-0.01, 0.01), _face_z(p, by) - 0.045], -1)
     p['brow_r'] = u(0.012, 0.02)
-    # forehead crease (a thin horizontal groove)
+    return by
+
+# %% ../nbs/06_heads.ipynb #efe5a4fb
+def _draw_crease(p: dict, n: int, u, by):
+    "Forehead crease of `n` heads above the brow height `by`, into `p`."
     cy_ = by + u(0.05, 0.08)
-    p['crease_y'], p['crease_z'] = cy_, fz(cy_) + 0.004
+    p['crease_y'], p['crease_z'] = cy_, _face_z(p, cy_) + 0.004
     p['crease_w'], p['crease_r'] = u(0.03, 0.07), u(0.004, 0.008)
-    # nose: bridge -> tip capsule, and the nostril wings (mirrored spheres)
+
+# %% ../nbs/06_heads.ipynb #22dd8211
+def _draw_nose(p: dict, n: int, u, ey):
+    "Nose of `n` heads below the eye height `ey`, into `p`; returns the height of the nose tip (n,)."
     ny0, nl = ey - 0.005, u(0.07, 0.1)
     ny1 = ny0 - nl
-    p['nose_a'] = torch.stack([torch.zeros(n), ny0, fz(ny0) - 0.012], -1)
-    p['nose_b'] = torch.stack([torch.zeros(n), ny1, fz(ny1) + u(0.035, 0.06)], -1)
+    p['nose_a'] = torch.stack([torch.zeros(n), ny0, _face_z(p, ny0) - 0.012], -1)
+    p['nose_b'] = torch.stack([torch.zeros(n), ny1, _face_z(p, ny1) + u(0.035, 0.06)], -1)
     p['nose_r'] = u(0.016, 0.024)
-    p['ala_c'] = torch.stack([u(0.018, 0.026), ny1 + 0.004, fz(ny1) + 0.01], -1)
+    p['ala_c'] = torch.stack([u(0.018, 0.026), ny1 + 0.004, _face_z(p, ny1) + 0.01], -1)
     p['ala_r'] = u(0.016, 0.022)
-    # mouth: lips (a capsule along x) and the mouth crease (a thin capsule carved along the lips' front)
+    return ny1
+
+# %% ../nbs/06_heads.ipynb #2b086608
+def _draw_mouth(p: dict, n: int, u, ny1):
+    "Lips and mouth crease of `n` heads below the nose tip height `ny1`, into `p`."
     my, lr = ny1 - u(0.04, 0.055), u(0.012, 0.017)
-    mz = fz(my) - 0.4 * lr
+    mz = _face_z(p, my) - 0.4 * lr
     p['lips_c'], p['lips_w'], p['lips_r'] = torch.stack([torch.zeros(n), my, mz], -1), u(0.026, 0.038), lr
     p['mouth_w'], p['mouth_r'] = p['lips_w'] + 0.5 * lr, u(0.004, 0.007)
     p['mouth_z'] = mz + lr
-    # cheeks (mirrored ellipsoid)
+
+# %% ../nbs/06_heads.ipynb #b44962fc
+def _draw_cheeks(p: dict, n: int, u):
+    "Cheek spheres of `n` heads, into `p`."
     p['cheek_c'] = torch.stack([u(0.065, 0.085), u(-0.06, -0.03), u(0.09, 0.12)], -1)
     p['cheek_r'] = u(0.045, 0.06)
-    # ears (mirrored): a thin rounded disc, stretched vertically, flared backwards, with a bowl carved in its outer face
+
+# %% ../nbs/06_heads.ipynb #c46686ca
+def _draw_ears(p: dict, n: int, u):
+    "Ears of `n` heads, on the sides of the skull, into `p`."
     p['ear_h'] = u(0.007, 0.01)  # half thickness
     p['ear_c'] = torch.stack([p['skull_r'][:, 0] * 0.96 + p['ear_h'] + u(0.0, 0.01), u(-0.03, 0.02), u(-0.06, -0.02)], -1)
     p['ear_R'], p['ear_sy'], p['ear_flare'] = u(0.028, 0.036), u(1.4, 1.8), u(0.15, 0.5)
-    # a few small bumps on the face and skull: centred on the surface of skull U jaw, along rays from the skull centre
+
+# %% ../nbs/06_heads.ipynb #50822774
+def _draw_bumps(p: dict, n: int, g):
+    "`N_BUMPS` bump centres and radii of `n` heads, into `p`."
     th = _uniform(n * N_BUMPS, -1.3, 1.3, g).view(n, N_BUMPS)  # azimuth around y (0 = front)
     ph = _uniform(n * N_BUMPS, -0.5, 0.35, g).view(n, N_BUMPS)  # elevation
     d = torch.stack([th.sin() * ph.cos(), ph.sin(), th.cos() * ph.cos()], -1)  # (n, K, 3) unit directions
@@ -100,79 +140,155 @@ def random_head_params(n: int,  # number of heads
     t_jaw = (-b_ + (b_ * b_ - 4 * a_ * c_).clamp(min=0).sqrt()) / (2 * a_)
     p['bump_c'] = sc + d * torch.maximum(t_skull, t_jaw)[..., None]  # (n, K, 3)
     p['bump_r'] = _uniform(n * N_BUMPS, 0.008, 0.018, g).view(n, N_BUMPS)
-    # hair: a shell around the skull above a sloped hairline; thickness < 0 hides it (bald)
+
+# %% ../nbs/06_heads.ipynb #d33d517e
+def _draw_hair(p: dict, n: int, u):
+    "Hair shell and hairline of `n` heads, into `p`."
     t = u(-0.01, 0.045)
     p['hair_c'] = p['skull_c'] + torch.stack([torch.zeros(n), u(0.0, 0.015), u(-0.02, 0.0)], -1)
     p['hair_r'] = p['skull_r'] + t[:, None] * torch.tensor([1.0, 1.1, 1.2])
     p['hairline_y'], p['hairline_slope'] = u(0.13, 0.2), u(0.3, 1.4)  # hair where y > hairline_y + slope * z
-    # colours
+
+# %% ../nbs/06_heads.ipynb #3ebd838b
+def _draw_colours(p: dict, n: int, g):
+    "Skin, hair, iris and lip colours of `n` heads, into `p`."
     p['skin'] = _pick(_SKIN, n, g, 0.04)
     p['hair'] = _pick(_HAIR, n, g, 0.08)
     p['iris'] = _pick(_IRIS, n, g, 0.08)
     p['lips_rgb'] = (p['skin'] * torch.tensor([0.85, 0.55, 0.55])).clamp(0, 1)
+
+# %% ../nbs/06_heads.ipynb #6a0d3e11
+def random_head_params(n: int,  # number of heads
+                       generator: torch.Generator|None = None,  # for reproducible heads
+                      ) -> dict:  # name -> float32 tensor (n, ...): shape, pose and colour of each head
+    "Random shape, pose and colour parameters of `n` synthetic heads."
+    g, u = generator, lambda lo, hi: _uniform(n, lo, hi, generator)
+    p = {}
+    _draw_pose(p, n, u); _draw_skull_jaw(p, n, u)
+    ex, ey = _draw_eyes(p, n, u)
+    by = _draw_brows(p, n, u, ex, ey)
+    _draw_crease(p, n, u, by)
+    ny1 = _draw_nose(p, n, u, ey)
+    _draw_mouth(p, n, u, ny1)
+    _draw_cheeks(p, n, u); _draw_ears(p, n, u); _draw_bumps(p, n, g); _draw_hair(p, n, u); _draw_colours(p, n, g)
     return {k: v.float().contiguous() for k, v in p.items()}
 
-# %% ../nbs/06_heads.ipynb #cd06eb53
-def _len(a, b, c): return (a * a + b * b + c * c).sqrt()
+# %% ../nbs/06_heads.ipynb #fb7a7827
+def _len(a, b, c):
+    "Length of the vectors (a, b, c), componentwise tensors."
+    return (a * a + b * b + c * c).sqrt()
+
+# %% ../nbs/06_heads.ipynb #4ed32403
 def _ell(px, py, pz, c, r):  # c, r: (n, 3) -> distance of an axis-aligned ellipsoid
+    "Approximate distance (B, N) to the axis-aligned ellipsoids of centres `c` and radii `r` (n, 3)."
     ir = 1 / r
     X, Y, Z = (px - c[:, 0:1]), (py - c[:, 1:2]), (pz - c[:, 2:3])
     k0 = _len(X * ir[:, 0:1], Y * ir[:, 1:2], Z * ir[:, 2:3])
     ir = ir * ir
     k1 = _len(X * ir[:, 0:1], Y * ir[:, 1:2], Z * ir[:, 2:3]).clamp(min=1e-9)
     return k0 * (k0 - 1) / k1
-def _sph(px, py, pz, c, r): return _len(px - c[:, 0:1], py - c[:, 1:2], pz - c[:, 2:3]) - r[:, None]
+
+# %% ../nbs/06_heads.ipynb #74598c1d
+def _sph(px, py, pz, c, r):
+    "Distance (B, N) to the spheres of centres `c` (n, 3) and radii `r` (n,)."
+    return _len(px - c[:, 0:1], py - c[:, 1:2], pz - c[:, 2:3]) - r[:, None]
+
+# %% ../nbs/06_heads.ipynb #ef7affe7
 def _cap(px, py, pz, a, b, r):
+    "Distance (B, N) to the capsules from `a` to `b` (n, 3) of radii `r` (n,)."
     ba = b - a; iba = 1 / (ba * ba).sum(-1, keepdim=True)
     X, Y, Z = px - a[:, 0:1], py - a[:, 1:2], pz - a[:, 2:3]
     h = ((X * ba[:, 0:1] + Y * ba[:, 1:2] + Z * ba[:, 2:3]) * iba).clamp(0, 1)
     return _len(X - h * ba[:, 0:1], Y - h * ba[:, 1:2], Z - h * ba[:, 2:3]) - r[:, None]
+
+# %% ../nbs/06_heads.ipynb #bbf59291
 def _disc(X, Y, Z, R, h, rr):  # rounded disc with axis x: radius R, half thickness h, edge rounding rr (all (n, 1))
+    "Distance (B, N) to a rounded disc with axis x at the origin."
     rad, ax = (Y * Y + Z * Z).sqrt() - (R - rr), X.abs() - (h - rr)
     ro, ao = rad.clamp(min=0), ax.clamp(min=0)
     return (ro * ro + ao * ao).sqrt() + torch.maximum(rad, ax).clamp(max=0) - rr
+
+# %% ../nbs/06_heads.ipynb #2c31435c
 def _xcap(px, py, pz, w, y, z, r):  # capsule along x from (-w, y, z) to (w, y, z)
+    "Distance (B, N) to the capsules along x from (-w, y, z) to (w, y, z) of radii `r`, all (n,)."
     w = w[:, None]
     return _len(px - torch.minimum(torch.maximum(px, -w), w), py - y[:, None], pz - z[:, None]) - r[:, None]
 
-def _head(x: Tensor, p: dict, parts: bool = False):
-    "Head SDF (B, N) at x (B, N, 3); with `parts`, a dict of the part distances (for colouring) instead."
+# %% ../nbs/06_heads.ipynb #c6682c52
+def _head_frame(x: Tensor, p: dict):
+    "Parameters on `x`'s device and dtype, and the points x (B, N, 3) in the head frame as px, py, pz (B, N)."
     p = {k: v.to(x) for k, v in p.items()}
     q = ((x - p['offset'][:, None]) @ p['rot']) / p['scale'][:, None, None]  # head frame, (B, N, 3)
     px, py, pz = q.permute(2, 0, 1).contiguous()
-    ax = px.abs()  # mirror for the paired features
+    return p, px, py, pz
+
+# %% ../nbs/06_heads.ipynb #37879662
+def _skull(px, py, pz, p):
+    "Skull, jaw, chin and neck, smoothly united: (B, N)."
     d = smooth_union(_ell(px, py, pz, p['skull_c'], p['skull_r']), _ell(px, py, pz, p['jaw_c'], p['jaw_r']), 0.06)
     d = smooth_union(d, _sph(px, py, pz, p['chin_c'], p['chin_r']), 0.04)
     neck = _len(px, py - py.clamp(-0.6, -0.12), pz - p['neck_z'][:, None]) - p['neck_r'][:, None]
-    d = smooth_union(d, torch.maximum(neck, -0.44 - py), 0.05)  # neck, cut flat at y = -0.44
-    d = smooth_union(d, _sph(ax, py, pz, p['cheek_c'], p['cheek_r']), 0.04)
-    # ear frame: centred, vertical stretch divided out (a lower bound: the stretch is >= 1), flare rotation about y
+    return smooth_union(d, torch.maximum(neck, -0.44 - py), 0.05)  # neck, cut flat at y = -0.44
+
+# %% ../nbs/06_heads.ipynb #46719cea
+def _ear(ax, py, pz, p):
+    "The ears (mirrored by `ax` = |px|): a disc minus a smaller disc (the bowl), (B, N)."
     ca, sa = p['ear_flare'].cos()[:, None], p['ear_flare'].sin()[:, None]
     X, Y, Z = ax - p['ear_c'][:, 0:1], (py - p['ear_c'][:, 1:2]) / p['ear_sy'][:, None], pz - p['ear_c'][:, 2:3]
     X, Z = X * ca + Z * sa, Z * ca - X * sa
     R, h = p['ear_R'][:, None], p['ear_h'][:, None]
-    ear = torch.maximum(_disc(X, Y, Z, R, h, 0.8 * h), -_disc(X - 1.2 * h, Y, Z, 0.72 * R, h, 0.5 * h))
-    d = smooth_union(d, ear, 0.012)
-    d = smooth_union(d, _cap(ax, py, pz, p['brow_a'], p['brow_b'], p['brow_r']), 0.03)
+    return torch.maximum(_disc(X, Y, Z, R, h, 0.8 * h), -_disc(X - 1.2 * h, Y, Z, 0.72 * R, h, 0.5 * h))
+
+# %% ../nbs/06_heads.ipynb #5167adab
+def _nose(d, px, ax, py, pz, p):
+    "The head `d` (B, N) with the nose and the (mirrored) nostril wings added."
     d = smooth_union(d, _cap(px, py, pz, p['nose_a'], p['nose_b'], p['nose_r']), 0.025)
-    d = smooth_union(d, _sph(ax, py, pz, p['ala_c'], p['ala_r']), 0.015)
-    lips = _xcap(px, py, pz, p['lips_w'], p['lips_c'][:, 1], p['lips_c'][:, 2], p['lips_r'])
-    d = smooth_union(d, lips, 0.015)
+    return smooth_union(d, _sph(ax, py, pz, p['ala_c'], p['ala_r']), 0.015)
+
+# %% ../nbs/06_heads.ipynb #351ae2c1
+def _bumps(d, px, py, pz, p):
+    "The head `d` (B, N) with the small bumps added."
     for i in range(p['bump_c'].shape[1]):
         d = smooth_union(d, _sph(px, py, pz, p['bump_c'][:, i], p['bump_r'][:, i]), 0.006)
+    return d
+
+# %% ../nbs/06_heads.ipynb #04786be4
+def _carve(d, px, ax, py, pz, p):
+    "The head `d` (B, N) with the eye sockets, the forehead crease and the mouth crease carved out."
     d = -smooth_union(-d, _sph(ax, py, pz, p['socket_c'], p['socket_r']), 0.015)  # eye sockets
     d = -smooth_union(-d, _xcap(px, py, pz, p['crease_w'], p['crease_y'], p['crease_z'], p['crease_r']), 0.006)
-    d = -smooth_union(-d, _xcap(px, py, pz, p['mouth_w'], p['lips_c'][:, 1], p['mouth_z'], p['mouth_r']), 0.005)
-    eye = _sph(ax, py, pz, p['eye_c'], p['eye_r'])
+    return -smooth_union(-d, _xcap(px, py, pz, p['mouth_w'], p['lips_c'][:, 1], p['mouth_z'], p['mouth_r']), 0.005)
+
+# %% ../nbs/06_heads.ipynb #b56157d6
+def _hair(px, py, pz, p):
+    "The hair shell above the hairline, (B, N)."
     slope = p['hairline_slope'][:, None]
     hairline = (p['hairline_y'][:, None] + slope * pz - py) / (1 + slope * slope).sqrt()
-    hair = -smooth_union(-_ell(px, py, pz, p['hair_c'], p['hair_r']), -hairline, 0.02)
+    return -smooth_union(-_ell(px, py, pz, p['hair_c'], p['hair_r']), -hairline, 0.02)
+
+# %% ../nbs/06_heads.ipynb #cd06eb53
+def _head(x: Tensor, p: dict, parts: bool = False):
+    "Head SDF (B, N) at x (B, N, 3); with `parts`, a dict of the part distances (for colouring) instead."
+    p, px, py, pz = _head_frame(x, p)
+    ax = px.abs()  # mirror for the paired features
+    d = _skull(px, py, pz, p)
+    d = smooth_union(d, _sph(ax, py, pz, p['cheek_c'], p['cheek_r']), 0.04)
+    d = smooth_union(d, _ear(ax, py, pz, p), 0.012)
+    d = smooth_union(d, _cap(ax, py, pz, p['brow_a'], p['brow_b'], p['brow_r']), 0.03)
+    d = _nose(d, px, ax, py, pz, p)
+    lips = _xcap(px, py, pz, p['lips_w'], p['lips_c'][:, 1], p['lips_c'][:, 2], p['lips_r'])
+    d = _bumps(smooth_union(d, lips, 0.015), px, py, pz, p)
+    d = _carve(d, px, ax, py, pz, p)
+    eye = _sph(ax, py, pz, p['eye_c'], p['eye_r'])
+    hair = _hair(px, py, pz, p)
     s = p['scale'][:, None]
     if not parts: return torch.minimum(torch.minimum(d, eye), hair) * s
     return dict(skin=d * s, eye=eye * s, hair=hair * s, lips=lips * s, q=(px, py, pz), p=p)
 
+# %% ../nbs/06_heads.ipynb #d99618a9
 HEAD_CHUNK = 1 << 17  # points per block on CPU: blocks that stay in the cache are several times faster than one huge call
 
+# %% ../nbs/06_heads.ipynb #ab26f1b1
 def _blocks(B, N, chunk):
     "(row slice, column slice) blocks of about `chunk` points covering a (B, N) batch."
     if B * N <= chunk: return [(slice(None), slice(None))]
@@ -181,6 +297,7 @@ def _blocks(B, N, chunk):
         return [(slice(i, i + nb), slice(None)) for i in range(0, B, nb)]
     return [(slice(b, b + 1), slice(j, j + chunk)) for b in range(B) for j in range(0, N, chunk)]
 
+# %% ../nbs/06_heads.ipynb #84f336ea
 def _chunked(fn, x: Tensor, params: dict, chunk: int) -> Tensor:
     "Evaluate `fn(x_block, params_block)` over cache-sized blocks of x (B, N, 3) and reassemble (B, N, ...)."
     B, N, _ = x.shape
@@ -194,6 +311,7 @@ def _chunked(fn, x: Tensor, params: dict, chunk: int) -> Tensor:
         rows.setdefault(r.start or 0, []).append(fn(x[r, c], params if share else {k: v[r] for k, v in params.items()}))
     return torch.cat([torch.cat(v, 1) for _, v in sorted(rows.items())], 0)
 
+# %% ../nbs/06_heads.ipynb #87db7002
 def head_sdf(x: Tensor,  # points (B, N, 3); row b is evaluated on head b
              params: dict,  # from `random_head_params`, each tensor (B, ...) (or (1, ...) to share one head)
              chunk: int = HEAD_CHUNK,  # evaluate in blocks of about this many points (speed only)
@@ -204,26 +322,42 @@ def head_sdf(x: Tensor,  # points (B, N, 3); row b is evaluated on head b
 # %% ../nbs/06_heads.ipynb #7e67e410
 _SCLERA, _PUPIL = (0.93, 0.91, 0.88), (0.03, 0.03, 0.03)
 
-def _head_albedo(x: Tensor, p: dict) -> Tensor:
-    P = _head(x, p, parts=True)
-    p, (px, py, pz) = P['p'], P['q']
+# %% ../nbs/06_heads.ipynb #ded8bb9f
+def _skin_colour(P: dict) -> Tensor:
+    "Skin colour (B, N, 3) from the part distances `P` of `_head(..., parts=True)`, reddened on the lips."
+    p = P['p']
     skin = p['skin'][:, None]
     w_lips = ((0.006 - P['lips']) / 0.006).clamp(0, 1)[..., None]
-    col = skin + (p['lips_rgb'][:, None] - skin) * w_lips
-    # eyes: angle between the gaze and the direction from the eyeball centre (mirrored for the left eye)
+    return skin + (p['lips_rgb'][:, None] - skin) * w_lips
+
+# %% ../nbs/06_heads.ipynb #40baf23f
+def _eye_colour(x: Tensor, P: dict) -> Tensor:
+    "Eyeball colour (B, N, 3): white, the head's iris within 0.5 rad of the gaze, the pupil within 0.22 rad."
+    p, (px, py, pz) = P['p'], P['q']
     ec, g = p['eye_c'], p['gaze']
     vx, vy, vz = px.abs() - ec[:, 0:1], py - ec[:, 1:2], pz - ec[:, 2:3]
     cos = (vx * torch.sign(px) * g[:, 0:1] + vy * g[:, 1:2] + vz * g[:, 2:3]) / _len(vx, vy, vz).clamp(min=1e-9)
     eye = torch.where((cos > math.cos(0.5))[..., None], p['iris'][:, None], _vec(_SCLERA, x))
-    eye = torch.where((cos > math.cos(0.22))[..., None], _vec(_PUPIL, x), eye)
-    # hair: streaks that run down from the crown
+    return torch.where((cos > math.cos(0.22))[..., None], _vec(_PUPIL, x), eye)
+
+# %% ../nbs/06_heads.ipynb #b28a97c7
+def _hair_colour(P: dict) -> Tensor:
+    "Hair colour (B, N, 3) with streaks."
+    p, (px, py, pz) = P['p'], P['q']
     ang = torch.atan2(px, pz - p['hair_c'][:, 2:3])
-    hair = p['hair'][:, None] * (0.8 + 0.2 * torch.sin(40 * ang + 25 * py).square())[..., None]
+    return p['hair'][:, None] * (0.8 + 0.2 * torch.sin(40 * ang + 25 * py).square())[..., None]
+
+# %% ../nbs/06_heads.ipynb #2fd70529
+def _head_albedo(x: Tensor, p: dict) -> Tensor:
+    "Albedo (B, N, 3) of the heads `p` at x (B, N, 3), unblocked."
+    P = _head(x, p, parts=True)
+    col, eye, hair = _skin_colour(P), _eye_colour(x, P), _hair_colour(P)
     skin_d, eye_d, hair_d = P['skin'], P['eye'], P['hair']
     col = torch.where((eye_d < skin_d)[..., None], eye, col)
     col = torch.where((hair_d <= torch.minimum(skin_d, eye_d))[..., None], hair, col)
     return col.clamp(0, 1)
 
+# %% ../nbs/06_heads.ipynb #37c63a82
 def head_albedo(x: Tensor,  # points (B, N, 3); row b is evaluated on head b
                 params: dict,  # from `random_head_params`
                 chunk: int = HEAD_CHUNK,  # block size (speed only)
@@ -231,6 +365,7 @@ def head_albedo(x: Tensor,  # points (B, N, 3); row b is evaluated on head b
     "Colour of the part of each head nearest to each point (skin, lips, eye, hair)."
     return _chunked(_head_albedo, x, params, chunk)
 
+# %% ../nbs/06_heads.ipynb #d0057044
 def head_field(params: dict,  # from `random_head_params(n)`: n heads, one per batch row
                beta=1e-3,  # VolSDF beta, float or tensor (n,)
               ) -> AnalyticField:

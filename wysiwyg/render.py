@@ -11,9 +11,9 @@ from torch import Tensor
 from .cameras import FFHQ_NEAR, FFHQ_FAR, generate_rays
 
 # %% auto #0
-__all__ = ['PROBE_SAMPLES', 'N_BINS', 'sdf_to_density', 'depth_widths', 'uniform_depths', 'composite', 'importance_depths',
-           'merge_depths', 'render_rays', 'render_uniform', 'render_two_pass', 'render_image', 'psnr', 'image_errors',
-           'bin_edges', 'field_geometry', 'dense_bin_weights', 'complete_pdf']
+__all__ = ['sdf_to_density', 'depth_widths', 'uniform_depths', 'bin_weights', 'composite', 'importance_depths', 'merge_depths',
+           'chunked', 'pack_rows', 'render_rays', 'render_uniform', 'render_two_pass', 'render_image', 'psnr',
+           'image_errors']
 
 # %% ../nbs/09_render.ipynb #4ac765d8
 def sdf_to_density(sdf: Tensor,  # signed distances (...), s < 0 inside
@@ -27,7 +27,11 @@ def sdf_to_density(sdf: Tensor,  # signed distances (...), s < 0 inside
     return torch.where(y <= 0, outside, inside) / beta
 
 # %% ../nbs/09_render.ipynb #3d29973a
-def _ray_bounds(near, far, shape, device):
+def _ray_bounds(near,  # near bound: float or (B, R)
+                far,  # far bound: float or (B, R)
+                shape,  # (B, R) when both bounds are floats; ignored otherwise
+                device,  # device when both bounds are floats
+               ) -> tuple[Tensor, Tensor]:  # near, far (B, R) float tensors, far >= near
     "near, far as (B, R) tensors from tensors or floats."
     if torch.is_tensor(near): shape, device = near.shape, near.device
     elif torch.is_tensor(far): shape, device = far.shape, far.device
@@ -36,6 +40,7 @@ def _ray_bounds(near, far, shape, device):
     far = far if torch.is_tensor(far) else torch.full(tuple(shape), float(far), device=device)
     return near.float(), torch.maximum(far.float(), near.float())  # missed rays (far <= near) get empty ranges
 
+# %% ../nbs/09_render.ipynb #5e39760e
 def depth_widths(depths: Tensor,  # sorted sample depths (B, R, S)
                  far,  # far bound: float or (B, R)
                 ) -> Tensor:  # widths (B, R, S): t[i+1] - t[i], last one far - t[-1], all >= 0
@@ -45,6 +50,7 @@ def depth_widths(depths: Tensor,  # sorted sample depths (B, R, S)
     nxt = torch.cat([depths[..., 1:], far.expand_as(depths[..., :1])], -1)
     return (nxt - depths).clamp(min=0)
 
+# %% ../nbs/09_render.ipynb #87b3a340
 def uniform_depths(near,  # near bound: float or (B, R)
                    far,  # far bound: float or (B, R)
                    n_samples: int,  # S, samples per ray
@@ -66,29 +72,68 @@ def uniform_depths(near,  # near bound: float or (B, R)
     depths = torch.minimum(near[..., None] + i * step, far[..., None])
     return depths, depth_widths(depths, far)
 
+# %% ../nbs/09_render.ipynb #0f460aca
+def bin_weights(tau: Tensor,  # optical depth of each interval (..., S), along the last axis in ray order
+               ) -> Tensor:  # weights (..., S); their sum is the opacity 1 - exp(-sum(tau))
+    "Probability that the ray ends in each interval: $w_i = T_i(1 - e^{-\\tau_i})$, $T_i = e^{-\\sum_{j<i}\\tau_j}$."
+    alpha = -torch.expm1(-tau)
+    T = torch.exp(-torch.cat([torch.zeros_like(tau[..., :1]), tau[..., :-1]], -1).cumsum(-1))
+    return alpha * T
+
+# %% ../nbs/09_render.ipynb #6372b7e1
+def _composite_value(name: str,  # 'depth', 'normals', or anything else (premultiplied)
+                     v: Tensor,  # per-sample values (B, R, S) or (B, R, S, C); for 'depth' the sample depths
+                     weights: Tensor,  # (B, R, S)
+                     widths: Tensor,  # (B, R, S)
+                     opacity: Tensor,  # (B, R)
+                    ) -> Tensor:  # (B, R) or (B, R, C)
+    "One value composited: depth divided by opacity (far on empty rays), normals normalised, the rest premultiplied."
+    if v.ndim == weights.ndim: acc = (weights * v).sum(-1)
+    else: acc = (weights[..., None] * v).sum(-2)
+    if name == 'depth':
+        far = v[..., -1] + widths[..., -1]                           # the ray's far bound
+        ok = opacity > 1e-8
+        acc = torch.where(ok, acc / opacity.clamp(min=1e-8), far)
+        acc = torch.minimum(torch.maximum(acc, v[..., 0]), far)
+    elif name == 'normals': acc = F.normalize(acc, dim=-1, eps=1e-12)
+    return acc
+
 # %% ../nbs/09_render.ipynb #2fc777df
 def composite(density: Tensor,  # sigma at the samples (B, R, S)
               widths: Tensor,  # interval widths (B, R, S)
               **values: Tensor,  # per-sample values (B, R, S) or (B, R, S, C): rgb, depth (= sample depths), normals, beta, ...
              ) -> dict:  # weights (B, R, S), opacity (B, R) and each value composited: (B, R) or (B, R, C)
     "Alpha compositing: $w_i = T_i(1 - e^{-\\sigma_i\\delta_i})$; depth is divided by opacity, normals normalised."
-    tau = density * widths                                               # optical depth of each interval
-    alpha = -torch.expm1(-tau)
-    T = torch.exp(-torch.cat([torch.zeros_like(tau[..., :1]), tau[..., :-1]], -1).cumsum(-1))
-    weights = alpha * T
+    weights = bin_weights(density * widths)                          # from the optical depth of each interval
     opacity = weights.sum(-1)
     out = dict(weights=weights, opacity=opacity)
-    for k, v in values.items():
-        if v.ndim == weights.ndim: acc = (weights * v).sum(-1)
-        else: acc = (weights[..., None] * v).sum(-2)
-        if k == 'depth':
-            far = v[..., -1] + widths[..., -1]                           # the ray's far bound
-            ok = opacity > 1e-8
-            acc = torch.where(ok, acc / opacity.clamp(min=1e-8), far)
-            acc = torch.minimum(torch.maximum(acc, v[..., 0]), far)
-        elif k == 'normals': acc = F.normalize(acc, dim=-1, eps=1e-12)
-        out[k] = acc
+    for k, v in values.items(): out[k] = _composite_value(k, v, weights, widths, opacity)
     return out
+
+# %% ../nbs/09_render.ipynb #ac87a5fb
+def _coarse_pdf(weights: Tensor,  # coarse weights (B, R, S)
+                pad: float,  # constant added after smoothing
+               ) -> Tensor:  # probabilities (B, R, S), detached, positive where pad > 0, summing to 1
+    "EG3D's smoothing of the coarse weights: max-pool 2, average-pool 2, plus `pad`, normalised."
+    B, R, S = weights.shape
+    w = weights.detach().reshape(B * R, 1, S)
+    w = F.avg_pool1d(F.max_pool1d(w, 2, 1, padding=1), 2, 1).reshape(B, R, S) + pad
+    return w / w.sum(-1, keepdim=True)
+
+# %% ../nbs/09_render.ipynb #2e6baa96
+def _invert_cdf(u: Tensor,  # sorted uniforms in [0, 1) (B, R, n)
+                pdf: Tensor,  # interval probabilities (B, R, S)
+                edges: Tensor,  # interval edges (B, R, S + 1)
+               ) -> Tensor:  # depths (B, R, n), sorted
+    "Inverse of the piecewise-linear CDF of `pdf` over `edges` (uniform density inside each interval)."
+    S = pdf.shape[-1]
+    cdf = torch.cat([torch.zeros_like(pdf[..., :1]), pdf.cumsum(-1)], -1)              # (B, R, S+1)
+    idx = (torch.searchsorted(cdf[..., 1:].contiguous(), u, right=True)).clamp(max=S - 1)
+    c0, p = cdf.gather(-1, idx), pdf.gather(-1, idx)
+    e0, e1 = edges.gather(-1, idx), edges.gather(-1, idx + 1)
+    frac = ((u - c0) / p.clamp(min=1e-12)).clamp(0, 1)
+    fine = e0 + frac * (e1 - e0)
+    return torch.maximum(fine, torch.cummax(fine, -1).values)                           # sorted despite rounding
 
 # %% ../nbs/09_render.ipynb #f47c5378
 def importance_depths(depths: Tensor,  # coarse depths (B, R, S)
@@ -102,27 +147,24 @@ def importance_depths(depths: Tensor,  # coarse depths (B, R, S)
     "EG3D-style inverse-CDF sampling of the (max-, then avg-pooled, padded) coarse weights."
     B, R, S = depths.shape
     edges = torch.cat([depths, depths[..., -1:] + widths[..., -1:]], -1).detach()    # (B, R, S+1)
-    w = weights.detach().reshape(B * R, 1, S)
-    w = F.avg_pool1d(F.max_pool1d(w, 2, 1, padding=1), 2, 1).reshape(B, R, S) + pad
-    pdf = w / w.sum(-1, keepdim=True)
-    cdf = torch.cat([torch.zeros_like(pdf[..., :1]), pdf.cumsum(-1)], -1)              # (B, R, S+1)
+    pdf = _coarse_pdf(weights, pad)
     u = torch.arange(n_fine, dtype=depths.dtype, device=depths.device)
     jit = (torch.rand(B, R, n_fine, dtype=depths.dtype, device=depths.device, generator=generator)
            if stratified else torch.full((B, R, n_fine), 0.5, dtype=depths.dtype, device=depths.device))
     u = ((u + jit) / n_fine).contiguous()
-    idx = (torch.searchsorted(cdf[..., 1:].contiguous(), u, right=True)).clamp(max=S - 1)
-    c0, p = cdf.gather(-1, idx), pdf.gather(-1, idx)
-    e0, e1 = edges.gather(-1, idx), edges.gather(-1, idx + 1)
-    frac = ((u - c0) / p.clamp(min=1e-12)).clamp(0, 1)
-    fine = e0 + frac * (e1 - e0)
-    fine = torch.maximum(fine, torch.cummax(fine, -1).values)                           # sorted despite rounding
+    fine = _invert_cdf(u, pdf, edges)
     return fine, depth_widths(fine, edges[..., -1])
 
-def _merge(a: Tensor, b: Tensor, far):
+# %% ../nbs/09_render.ipynb #2b5c4882
+def _merge(a: Tensor,  # depths (B, R, Sa)
+           b: Tensor,  # depths (B, R, Sb)
+           far,  # far bound: float or (B, R)
+          ) -> tuple[Tensor, Tensor, Tensor]:  # depths, widths, order (indices into cat([a, b])), each (B, R, Sa+Sb)
     "Sorted union of depths a (B,R,Sa), b (B,R,Sb), widths, and the order (indices into cat([a, b]))."
     depths, order = torch.cat([a, b], -1).sort(-1)
     return depths, depth_widths(depths, far), order
 
+# %% ../nbs/09_render.ipynb #0c234d82
 def merge_depths(a: Tensor,  # depths (B, R, Sa)
                  b: Tensor,  # depths (B, R, Sb)
                  far,  # far bound: float or (B, R)
@@ -130,8 +172,38 @@ def merge_depths(a: Tensor,  # depths (B, R, Sa)
     "Sorted union of two depth sets, with widths recomputed by `depth_widths`."
     return _merge(a, b, far)[:2]
 
+# %% ../nbs/09_render.ipynb #5f4fa766
+def chunked(fn,  # called on slices of the ray tensors; returns a Tensor, a tuple of Tensors or a dict of Tensors
+            chunk: int,  # max points per call
+            points_per_ray: int,  # points one ray index costs, batch included (e.g. B * S)
+            *ray_tensors: Tensor,  # tensors sliced along dim 1 (rays), all with the same size there
+           ):  # fn's outputs concatenated along dim 1, in the same structure
+    "Call `fn` on consecutive slices of the rays (dim 1) with at most `chunk` points each; concatenate along dim 1."
+    n = max(1, chunk // max(points_per_ray, 1))
+    outs = [fn(*[t[:, i:i + n] for t in ray_tensors]) for i in range(0, ray_tensors[0].shape[1], n)]
+    o = outs[0]
+    if isinstance(o, dict): return {k: torch.cat([r[k] for r in outs], 1) for k in o}
+    if isinstance(o, (tuple, list)): return type(o)(torch.cat(v, 1) for v in zip(*outs))
+    return torch.cat(outs, 1)
+
+# %% ../nbs/09_render.ipynb #c3c3fe92
+def pack_rows(mask: Tensor,  # (B, P) bool: the entries to keep in each row
+             ) -> tuple[Tensor, Tensor]:  # idx (B, K) long (padding: 0), valid (B, K) bool; K = the most True entries in a row
+    "Indices of the True entries of each row of `mask`, packed to the left and padded to the longest row."
+    B, P = mask.shape
+    cnt = mask.sum(1)
+    n = int(cnt.max()) if mask.numel() else 0
+    pos = torch.where(mask, mask.cumsum(1) - 1, n)                   # slot of each kept entry (n = discard)
+    idx = torch.zeros(B, n + 1, dtype=torch.long, device=mask.device)
+    idx = idx.scatter(1, pos, torch.arange(P, device=mask.device).expand(B, P))[:, :n]
+    return idx, torch.arange(n, device=mask.device)[None] < cnt[:, None]
+
 # %% ../nbs/09_render.ipynb #17e4443a
-def _eval_samples(field, origins, dirs, depths):
+def _eval_samples(field,  # a `wysiwyg.fields.Field`
+                  origins: Tensor,  # (B, r, 3)
+                  dirs: Tensor,  # unit (B, r, 3)
+                  depths: Tensor,  # (B, r, S)
+                 ) -> dict:  # sdf (B, r, S), rgb (B, r, S, 3), beta (B, r, S)
     "Field outputs at origins + depths * dirs: sdf (B,r,S), rgb (B,r,S,3), beta (B,r,S)."
     B, r, S = depths.shape
     x = (origins[:, :, None] + depths[..., None] * dirs[:, :, None]).reshape(B, r * S, 3)
@@ -139,25 +211,37 @@ def _eval_samples(field, origins, dirs, depths):
     beta = torch.as_tensor(out['beta'], dtype=x.dtype, device=x.device).expand(B, r * S)
     return dict(sdf=out['sdf'].reshape(B, r, S), rgb=out['rgb'].reshape(B, r, S, 3), beta=beta.reshape(B, r, S))
 
-def _sdf_normals(field, origins, dirs, depths, weights):
+# %% ../nbs/09_render.ipynb #75f9f8e0
+def _sdf_normals(field,  # a `wysiwyg.fields.Field`
+                 origins: Tensor,  # (B, r, 3)
+                 dirs: Tensor,  # unit (B, r, 3)
+                 depths: Tensor,  # (B, r, S)
+                 weights: Tensor,  # (B, r, S); normals only where > 0
+                ) -> Tensor:  # unit normals (B, r, S, 3), detached; 0 where the weight is 0
     "Unit autograd gradients of field.sdf (B,r,S,3) (detached) at the samples with weight > 0; 0 elsewhere."
     B, r, S = depths.shape
     P = r * S
-    m = (weights > 0).reshape(B, P)                              # exactly-zero weights contribute nothing
-    K = int(m.sum(1).max()) if m.numel() else 0
+    idx, _ = pack_rows((weights > 0).reshape(B, P))                # exactly-zero weights contribute nothing
+    K = idx.shape[1]
     n = torch.zeros(B, P, 3, dtype=depths.dtype, device=depths.device)
     if K == 0: return n.reshape(B, r, S, 3)
-    pos = torch.where(m, m.cumsum(1) - 1, K)                     # slot of each kept sample (K = discard)
-    idx = torch.zeros(B, K + 1, dtype=torch.long, device=m.device)
-    idx = idx.scatter(1, pos, torch.arange(P, device=m.device).expand(B, P))[:, :K, None].expand(B, K, 3)
+    idx = idx[..., None].expand(B, K, 3)
     x = (origins[:, :, None] + depths[..., None] * dirs[:, :, None]).reshape(B, P, 3).detach()
-    with torch.enable_grad():                                    # also inside torch.no_grad()
+    with torch.enable_grad():                                        # also inside torch.no_grad()
         xs = x.gather(1, idx).requires_grad_(True)
         s = field.sdf(xs)
         g, = torch.autograd.grad(s, xs, torch.ones_like(s))
     return n.scatter(1, idx, F.normalize(g.detach(), dim=-1)).reshape(B, r, S, 3)
 
-def _render_samples(field, origins, dirs, smp, depths, widths, normals):
+# %% ../nbs/09_render.ipynb #648f7f90
+def _render_samples(field,  # a `wysiwyg.fields.Field` (for the normals)
+                    origins: Tensor,  # (B, r, 3)
+                    dirs: Tensor,  # unit (B, r, 3)
+                    smp: dict,  # field outputs at the samples: sdf, beta (B, r, S), rgb (B, r, S, 3)
+                    depths: Tensor,  # (B, r, S)
+                    widths: Tensor,  # (B, r, S)
+                    normals: bool,  # add composited normals
+                   ) -> dict:  # as `render_rays`
     "Composite evaluated samples `smp` at `depths`/`widths`; add normals, per-sample sdf and depths."
     out = composite(sdf_to_density(smp['sdf'], smp['beta']), widths, rgb=smp['rgb'], depth=depths, beta=smp['beta'])
     if normals:
@@ -166,12 +250,7 @@ def _render_samples(field, origins, dirs, smp, depths, widths, normals):
     out.update(sdf=smp['sdf'], sample_depths=depths)
     return out
 
-def _chunked(fn, chunk, B, R, S, *ray_tensors):
-    "Call fn on slices of the ray axis (dim 1) with <= chunk points each; concatenate the dict outputs."
-    n = max(1, chunk // max(B * S, 1))
-    outs = [fn(*[t[:, i:i + n] for t in ray_tensors]) for i in range(0, R, n)]
-    return {k: torch.cat([o[k] for o in outs], 1) for k in outs[0]}
-
+# %% ../nbs/09_render.ipynb #d38c7a54
 def render_rays(field,  # a `wysiwyg.fields.Field`: sdf(x), forward(x, dirs) -> dict(sdf, rgb, beta)
                 origins: Tensor,  # ray origins (B, R, 3)
                 dirs: Tensor,  # unit ray directions (B, R, 3)
@@ -183,7 +262,7 @@ def render_rays(field,  # a `wysiwyg.fields.Field`: sdf(x), forward(x, dirs) -> 
     "Evaluate `field` at the samples and alpha-composite; chunked over rays."
     B, R, S = depths.shape
     fn = lambda o, d, t, w: _render_samples(field, o, d, _eval_samples(field, o, d, t), t, w, normals)
-    return _chunked(fn, chunk, B, R, S, origins, dirs, depths, widths)
+    return chunked(fn, chunk, B * S, origins, dirs, depths, widths)
 
 # %% ../nbs/09_render.ipynb #955256ea
 def render_uniform(field,  # a `Field`
@@ -201,6 +280,40 @@ def render_uniform(field,  # a `Field`
     depths, widths = uniform_depths(near, far, n_samples, stratified, generator, origins.shape[:2], origins.device)
     return render_rays(field, origins, dirs, depths, widths, chunk, normals)
 
+# %% ../nbs/09_render.ipynb #310c7bbd
+def _gather_merged(coarse: dict,  # field outputs at the coarse samples, each (B, r, Sc) or (B, r, Sc, C)
+                   fine: dict,  # the same outputs at the fine samples, (B, r, Sf) or (B, r, Sf, C)
+                   order: Tensor,  # (B, r, Sc + Sf): sort order of cat([coarse depths, fine depths]), from `_merge`
+                  ) -> dict:  # each output (B, r, Sc + Sf) or (B, r, Sc + Sf, C), in depth order
+    "Coarse and fine field outputs merged into the depth order `order`."
+    def gather(a, b):
+        v = torch.cat([a, b], 2)
+        idx = order if v.ndim == 3 else order[..., None].expand(*order.shape, v.shape[-1])
+        return v.gather(2, idx)
+    return {k: gather(coarse[k], fine[k]) for k in coarse}
+
+# %% ../nbs/09_render.ipynb #e9f89ede
+def _two_pass_rays(field,  # a `wysiwyg.fields.Field`
+                   o: Tensor,  # (B, r, 3)
+                   d: Tensor,  # unit (B, r, 3)
+                   tc: Tensor,  # coarse depths (B, r, Sc)
+                   wc: Tensor,  # coarse widths (B, r, Sc)
+                   far: Tensor,  # (B, r)
+                   n_fine: int,  # importance samples per ray
+                   stratified: bool,  # jitter the fine samples
+                   generator: torch.Generator | None,  # for reproducible jitter
+                   pad: float,  # importance sampling's constant
+                   normals: bool,  # compute normals
+                  ) -> dict:  # as `render_rays`, over the merged Sc + n_fine samples
+    "Coarse pass at (tc, wc), importance pass of `n_fine` depths, composite of both sample sets."
+    coarse = _eval_samples(field, o, d, tc)
+    wts = composite(sdf_to_density(coarse['sdf'], coarse['beta']), wc)['weights']
+    tf, _ = importance_depths(tc, wc, wts, n_fine, stratified, generator, pad)
+    fine = _eval_samples(field, o, d, tf)
+    t, w, order = _merge(tc, tf, far)
+    return _render_samples(field, o, d, _gather_merged(coarse, fine, order), t, w, normals)
+
+# %% ../nbs/09_render.ipynb #5d757fd7
 def render_two_pass(field,  # a `Field`
                     origins: Tensor,  # (B, R, 3)
                     dirs: Tensor,  # (B, R, 3), unit
@@ -218,20 +331,10 @@ def render_two_pass(field,  # a `Field`
     B, R = origins.shape[:2]
     near, far = _ray_bounds(near, far, (B, R), origins.device)
     tc, wc = uniform_depths(near, far, n_coarse, stratified, generator)
-    def fn(o, d, tc, wc, far):
-        coarse = _eval_samples(field, o, d, tc)
-        wts = composite(sdf_to_density(coarse['sdf'], coarse['beta']), wc)['weights']
-        tf, _ = importance_depths(tc, wc, wts, n_fine, stratified, generator, pad)
-        fine = _eval_samples(field, o, d, tf)
-        t, w, order = _merge(tc, tf, far)
-        def gather(a, b):
-            v = torch.cat([a, b], 2)
-            idx = order if v.ndim == 3 else order[..., None].expand(*order.shape, v.shape[-1])
-            return v.gather(2, idx)
-        merged = {k: gather(coarse[k], fine[k]) for k in coarse}
-        return _render_samples(field, o, d, merged, t, w, normals)
-    return _chunked(fn, chunk, B, R, n_coarse + n_fine, origins, dirs, tc, wc, far)
+    fn = lambda o, d, tc, wc, far: _two_pass_rays(field, o, d, tc, wc, far, n_fine, stratified, generator, pad, normals)
+    return chunked(fn, chunk, B * (n_coarse + n_fine), origins, dirs, tc, wc, far)
 
+# %% ../nbs/09_render.ipynb #ad7c945e
 def render_image(field,  # a `Field` with batch B = N (or one that broadcasts, like the analytic scenes)
                  c: Tensor,  # EG3D camera labels (N, 25)
                  resolution: int,  # image side in pixels
@@ -263,6 +366,7 @@ def psnr(a: Tensor,  # image (..., 3) in [0, 1]
     mse = ((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).mean().item()
     return float('inf') if mse == 0 else -10 * math.log10(mse)
 
+# %% ../nbs/09_render.ipynb #b223eb9e
 def image_errors(img: dict,  # a render: rgb (N,H,W,3), depth (N,H,W,1), optionally normals (N,H,W,3)
                  ref: dict,  # the dense reference render, same shapes, with opacity (N,H,W,1)
                 ) -> dict:  # psnr (dB), depth_mae (world units), normal_deg (degrees; when both have normals)
@@ -274,157 +378,3 @@ def image_errors(img: dict,  # a render: rgb (N,H,W,3), depth (N,H,W,1), optiona
         cos = F.cosine_similarity(img['normals'][fg], ref['normals'][fg], dim=-1).clamp(-1, 1)
         out['normal_deg'] = torch.rad2deg(torch.arccos(cos)).mean().item()
     return out
-
-# %% ../nbs/09_render.ipynb #7b1749ab
-PROBE_SAMPLES = 192  # probe samples per ray = bin edges (EG3D's linspace(near, far, 192))
-N_BINS = PROBE_SAMPLES - 1  # depth bins of every per-pixel PDF: bin k = [t_k, t_{k+1})
-
-def bin_edges(near: float = FFHQ_NEAR,  # start of the first bin
-              far: float = FFHQ_FAR,  # end of the last bin
-              n_bins: int = N_BINS,  # number of equal bins
-              device=None,  # torch device of the result
-             ) -> Tensor:  # edges (n_bins + 1,): t_0 = near, ..., t_n_bins = far
-    "Edges of the equal depth bins shared by the probe, the proposal PDFs and the robust sampler."
-    return torch.linspace(near, far, n_bins + 1, device=device)
-
-# %% ../nbs/09_render.ipynb #162c72d3
-def field_geometry(field,  # a `wysiwyg.fields.Field`
-                   x: Tensor,  # points (B, N, 3)
-                   dirs: Tensor | None = None,  # unit view directions (B, N, 3); only used by fields with neither `geometry` nor `beta_at`
-                  ) -> tuple[Tensor, Tensor]:  # sdf (B, N), beta (B, N)
-    "Signed distance and beta at `x`, without computing colour when the field allows it."
-    if hasattr(field, 'geometry'):
-        o = field.geometry(x)
-        return o['sdf'], torch.as_tensor(o['beta'], dtype=x.dtype, device=x.device).expand(x.shape[:-1])
-    if hasattr(field, 'beta_at'): return field.sdf(x), field.beta_at(x)
-    if dirs is None: dirs = torch.zeros_like(x)
-    o = field(x, dirs)
-    return o['sdf'], torch.as_tensor(o['beta'], dtype=x.dtype, device=x.device).expand(x.shape[:-1])
-
-# %% ../nbs/09_render.ipynb #f360cb86
-def _patch_box(pixels, resolution: int) -> tuple:
-    "(row, col, height, width) of a patch given as None (the whole image), (row, col, size) or (row, col, h, w)."
-    if pixels is None: return 0, 0, resolution, resolution
-    p = tuple(int(v) for v in pixels)
-    if len(p) == 3: p = (p[0], p[1], p[2], p[2])
-    if len(p) != 4: raise ValueError(f"pixels must be None, (row, col, size) or (row, col, height, width); got {pixels}")
-    r0, c0, h, w = p
-    if r0 < 0 or c0 < 0 or h < 1 or w < 1 or r0 + h > resolution or c0 + w > resolution:
-        raise ValueError(f"patch (row, col, height, width) = {p} is not inside a {resolution}x{resolution} image")
-    return p
-
-def _gather_rows(mask: Tensor):
-    "Indices (B, F) of the True entries of `mask` (B, P) per row, padded to the longest row, and a validity mask (B, F)."
-    B, P = mask.shape
-    cnt = mask.sum(1)
-    n = int(cnt.max()) if mask.numel() else 0
-    pos = torch.where(mask, mask.cumsum(1) - 1, n)
-    idx = torch.zeros(B, n + 1, dtype=torch.long, device=mask.device)
-    idx = idx.scatter(1, pos, torch.arange(P, device=mask.device).expand(B, P))[:, :n]
-    return idx, torch.arange(n, device=mask.device)[None] < cnt[:, None]
-
-def _laplace_antiderivative(s: Tensor, beta) -> Tensor:
-    "G(s) with dG/ds = Psi_beta(-s) / beta (the VolSDF density), continuous, 0 at s = +inf."
-    return torch.where(s > 0, -0.5 * torch.exp(-s.clamp(min=0) / beta), s / beta - 0.5 * torch.exp(s.clamp(max=0) / beta))
-
-def _optical_depth(sa: Tensor, sb: Tensor, ba: Tensor, bb: Tensor, dt) -> Tensor:
-    "Exact optical depth of intervals of length dt over which the SDF is linear from sa to sb (beta: the ends' mean)."
-    b, ds = 0.5 * (ba + bb), sb - sa
-    small = ds.abs() < 1e-6
-    ex = (_laplace_antiderivative(sb, b) - _laplace_antiderivative(sa, b)) / torch.where(small, torch.ones_like(ds), ds)
-    return dt * torch.where(small, sdf_to_density(0.5 * (sa + sb), b), ex)
-
-def _geometry_at(field, o: Tensor, d: Tensor, ray: Tensor, t: Tensor, chunk: int):
-    "sdf, beta (N, F, J) at depths t (N, F, J) along the rays `ray` (N, F) of o, d (N, R, 3)."
-    N, n_f, J = t.shape
-    if n_f == 0: return t.clone(), t.clone()
-    n = max(1, chunk // max(N * J, 1))
-    S, B = [], []
-    for i in range(0, n_f, n):
-        ry = ray[:, i:i + n]
-        oo, dd = (v.gather(1, ry[..., None].expand(*ry.shape, 3)) for v in (o, d))
-        x = oo[:, :, None] + t[:, i:i + n, :, None] * dd[:, :, None]
-        s, b = field_geometry(field, x.reshape(N, -1, 3), dd[:, :, None].expand_as(x).reshape(N, -1, 3))
-        S.append(s.reshape(N, -1, J)); B.append(b.reshape(N, -1, J))
-    return torch.cat(S, 1), torch.cat(B, 1)
-
-def _put(v: Tensor, flat_idx: Tensor, new: Tensor, ok: Tensor) -> Tensor:
-    "v (N, ...) with v.flatten(1)[flat_idx] = new where ok (same shapes as flat_idx)."
-    N = v.shape[0]
-    f, i = v.reshape(N, -1), flat_idx.reshape(N, -1)
-    return f.scatter(1, i, torch.where(ok, new, f.gather(1, i).reshape(new.shape)).reshape(N, -1)).reshape(v.shape)
-
-@torch.no_grad()
-def dense_bin_weights(field,  # a `wysiwyg.fields.Field`, one scene per batch row
-                      c: Tensor,  # EG3D camera labels (N, 25)
-                      resolution: int,  # full image side
-                      pixels=None,  # None: every pixel; (row, col, size) or (row, col, height, width): a patch
-                      oversample: int = 8,  # linear pieces per bin where the surface may be
-                      near: float = FFHQ_NEAR,  # first bin edge
-                      far: float = FFHQ_FAR,  # last bin edge
-                      n_bins: int = N_BINS,  # number of bins
-                      margin: float = 10.,  # look closer where |sdf| may be below margin * beta
-                      lipschitz: float = 2.,  # assumed bound on |d sdf / dt| along a ray
-                      coarse: int = 4,  # first pass: the SDF at every `coarse`-th bin edge
-                      opaque: float = 30.,  # skip what lies behind this much optical depth
-                      chunk: int = 2 ** 18,  # max points per field call
-                     ) -> Tensor:  # bin masses (N, n_bins, height, width); summed over bins = opacity
-    "Accurate per-bin masses of a dense full-resolution render (the proposal network's raw target)."
-    c = torch.as_tensor(c).reshape(-1, 25)
-    r0, c0, ph, pw = _patch_box(pixels, resolution)
-    origins, dirs = generate_rays(c, resolution)
-    pix = (torch.arange(r0, r0 + ph)[:, None] * resolution + torch.arange(c0, c0 + pw)).reshape(-1).to(dirs.device)
-    o, d = origins[:, pix], dirs[:, pix]                                              # (N, R, 3)
-    N, R = d.shape[:2]
-    dev, dt = d.device, d.dtype
-    edges = bin_edges(near, far, n_bins, device=dev).to(dt)
-    K, width = n_bins, edges.diff()
-    # 1. the SDF at every `coarse`-th edge (and the last); which segments need all their edges
-    ci = torch.unique(torch.cat([torch.arange(0, K + 1, coarse, device=dev), torch.tensor([K], device=dev)]))
-    C, seg = len(ci) - 1, edges[ci].diff()
-    s0, b0 = _geometry_at(field, o, d, torch.arange(R, device=dev).expand(N, R), edges[ci].expand(N, R, -1), chunk)
-    m = margin * b0.amax(-1, keepdim=True)
-    mid, half = 0.5 * (s0[..., 1:] + s0[..., :-1]), 0.5 * lipschitz * seg
-    tc = _optical_depth(s0[..., :-1], s0[..., 1:], b0[..., :-1], b0[..., 1:], seg)
-    flag = ((mid - half) < m) & ((mid + half) > -m) & ((tc.cumsum(-1) - tc) < opaque)   # (N, R, C)
-    # 2. every edge: linear interpolation of the coarse values, the true values inside flagged segments
-    pos = (torch.bucketize(torch.arange(K + 1, device=dev), ci, right=True) - 1).clamp(max=C - 1)
-    a = (edges - edges[ci][pos]) / seg[pos]
-    s = s0[..., pos] + a * (s0[..., pos + 1] - s0[..., pos])
-    b = b0[..., pos] + a * (b0[..., pos + 1] - b0[..., pos])
-    idx, valid = _gather_rows(flag.reshape(N, R * C))
-    if idx.shape[1]:
-        ray, sg = idx // C, idx % C
-        e_idx = ci[sg][..., None] + torch.arange(1, coarse, device=dev)                  # (N, F, coarse - 1)
-        ok = valid[..., None] & (e_idx < ci[sg + 1][..., None])
-        e_idx = torch.where(ok, e_idx, ci[sg][..., None])
-        si, bi = _geometry_at(field, o, d, ray, edges[e_idx], chunk)
-        flat = ray[..., None] * (K + 1) + e_idx
-        s, b = _put(s, flat, si, ok), _put(b, flat, bi, ok)
-    tau = _optical_depth(s[..., :-1], s[..., 1:], b[..., :-1], b[..., 1:], width)       # (N, R, K)
-    # 3. bins where the surface may be: `oversample` linear pieces each
-    bm, bh = 0.5 * (s[..., 1:] + s[..., :-1]), 0.5 * lipschitz * width
-    refine = ((bm - bh) < m) & ((bm + bh) > -m) & ((tau.cumsum(-1) - tau) < opaque)
-    idx, valid = _gather_rows(refine.reshape(N, R * K))
-    if idx.shape[1] and oversample > 1:
-        ray, kb = idx // K, idx % K
-        u = torch.arange(1, oversample, device=dev, dtype=dt) / oversample
-        si, bi = _geometry_at(field, o, d, ray, edges[kb][..., None] + u * width[kb][..., None], chunk)
-        g0 = ray * (K + 1) + kb
-        sf, bf = s.reshape(N, -1), b.reshape(N, -1)
-        S_ = torch.cat([sf.gather(1, g0)[..., None], si, sf.gather(1, g0 + 1)[..., None]], -1)
-        B_ = torch.cat([bf.gather(1, g0)[..., None], bi, bf.gather(1, g0 + 1)[..., None]], -1)
-        tr = _optical_depth(S_[..., :-1], S_[..., 1:], B_[..., :-1], B_[..., 1:], width[kb][..., None] / oversample).sum(-1)
-        tau = _put(tau, idx, tr, valid)
-    # 4. masses
-    T = torch.exp(-torch.cat([torch.zeros_like(tau[..., :1]), tau[..., :-1]], -1).cumsum(-1))
-    w = T * -torch.expm1(-tau)
-    return w.transpose(1, 2).reshape(N, K, ph, pw)
-
-# %% ../nbs/09_render.ipynb #3476cf5e
-def complete_pdf(weights: Tensor,  # bin masses (N, K, ...) with sum over K = opacity <= 1
-                 opacity: Tensor | None = None,  # (N, 1, ...); default: the sum of `weights`
-                ) -> Tensor:  # (N, K, ...) summing to 1: the miss mass 1 - opacity added to the last bin
-    "Bin masses completed to a distribution: whatever the ray does not hit goes to the last bin."
-    if opacity is None: opacity = weights.sum(1, keepdim=True)
-    return torch.cat([weights[:, :-1], weights[:, -1:] + (1 - opacity).clamp(min=0)], 1)

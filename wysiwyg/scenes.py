@@ -14,7 +14,7 @@ from .shapes import random_composition_field
 from .heads import random_head_params, head_field
 
 # %% auto #0
-__all__ = ['VALIDATION_SEED', 'BENCHMARK_SEEDS', 'TRAIN_SEED_BASE', 'wide_poses', 'scene_from_seed', 'benchmark_scenes',
+__all__ = ['VALIDATION_SEED', 'BENCHMARK_SEEDS', 'TRAIN_SEED_BASE', 'wide_poses', 'Scene', 'scene_from_seed', 'benchmark_scenes',
            'validation_scenes', 'training_scene']
 
 # %% ../nbs/07_scenes.ipynb #40f3e936
@@ -22,6 +22,7 @@ VALIDATION_SEED = 900_000  # validation scene i (for tuning, e.g. tau) uses gene
 BENCHMARK_SEEDS = VALIDATION_SEED  # benchmark scene i of `benchmark_scenes(k, seed)` uses generator seed seed + i < this
 TRAIN_SEED_BASE = 1_000_000  # training scene j of training seed s uses generator seed (s + 1) * 1_000_000 + j >= this
 
+# %% ../nbs/07_scenes.ipynb #782ac629
 def wide_poses(n: int,  # number of cameras
                generator: torch.Generator | None = None,  # for reproducible poses
                max_yaw: float = 1.25,  # radians either side of frontal (1.57 would be a profile)
@@ -32,53 +33,62 @@ def wide_poses(n: int,  # number of cameras
     pitch = math.pi / 2 + max_pitch * (2 * torch.rand(n, generator=generator) - 1)
     return look_at_camera(yaw, pitch)
 
+# %% ../nbs/07_scenes.ipynb #7078cc4e
+@dataclass
+class Scene:
+    "An analytic scene and its camera, with the kind and generator seed that made them."
+    field: Field  # the scene, one batch row
+    c: Tensor  # its camera: an EG3D label (1, 25)
+    kind: str  # 'head' or 'composition'
+    seed: int  # generator seed the scene was drawn from
+    def __iter__(self): return iter((self.field, self.c))
+
+# %% ../nbs/07_scenes.ipynb #1cd99f5b
 def scene_from_seed(seed: int,  # generator seed of the scene
                     kind: str,  # 'head' or 'composition'
                     beta=1e-3,  # VolSDF beta
                     wide: bool = False,  # camera from `wide_poses` instead of `sample_ffhq_poses`
                     device=None,  # where the field and camera live (drawn on the CPU: the same scene on any device)
-                   ) -> tuple:  # (field with one row, camera label (1, 25))
+                   ) -> Scene:  # the field (one row), its camera (1, 25), kind and seed
     "One analytic scene and its camera, determined by `seed`."
     g = torch.Generator().manual_seed(int(seed))
     if kind == 'head': field = head_field({k: v.to(device) for k, v in random_head_params(1, g).items()}, beta)
     elif kind == 'composition': field = random_composition_field(1, g, beta, device)
     else: raise ValueError(f"kind must be 'head' or 'composition', got {kind!r}")
     c = (wide_poses(1, g) if wide else sample_ffhq_poses(1, g)).to(device)
-    field.kind, field.seed = kind, int(seed)
-    return field, c
+    return Scene(field, c, kind, int(seed))
 
+# %% ../nbs/07_scenes.ipynb #455b9644
+def _scenes(seeds, # generator seeds, one per scene
+            device, # where the fields and cameras live
+           ) -> list: # [Scene, ...]
+    "Scene i of `seeds`: a head for even i, a composition for odd i, FFHQ-like camera, beta 1e-3."
+    return [scene_from_seed(s, 'head' if i % 2 == 0 else 'composition', device=device) for i, s in enumerate(seeds)]
+
+# %% ../nbs/07_scenes.ipynb #21aa5b52
 def benchmark_scenes(k: int,  # number of scenes: even indices are heads, odd ones compositions
                      seed: int = 0,  # scene i uses generator seed seed + i (all below 900_000)
-                     resolution: int = 128,  # image side the scenes are benchmarked at (kept on each field as `.resolution`)
                      device=None,  # where the fields and cameras live
-                    ) -> list:  # [(field, c (1, 25)), ...], beta = 1e-3, FFHQ-like cameras
+                    ) -> list:  # [Scene, ...], beta = 1e-3, FFHQ-like cameras
     "The held-out scenes: half synthetic heads, half compositions, FFHQ-like cameras; never used for training."
     if seed < 0 or seed + k > BENCHMARK_SEEDS:
         raise ValueError(f"benchmark seeds must lie in [0, {BENCHMARK_SEEDS}); got seed={seed}, k={k} "
                          f"(seeds from {VALIDATION_SEED} on are the validation scenes)")
-    return _scenes(range(seed, seed + k), resolution, device)
+    return _scenes(range(seed, seed + k), device)
 
-def _scenes(seeds, resolution, device):
-    "Scene i of `seeds`: a head for even i, a composition for odd i, FFHQ-like camera, beta 1e-3."
-    out = []
-    for i, s in enumerate(seeds):
-        f, c = scene_from_seed(s, 'head' if i % 2 == 0 else 'composition', device=device)
-        f.resolution = resolution
-        out.append((f, c))
-    return out
-
+# %% ../nbs/07_scenes.ipynb #b3ae62a1
 def validation_scenes(k: int,  # number of scenes (< 100_000): even indices heads, odd ones compositions
-                      resolution: int = 128,  # image side (kept on each field as `.resolution`)
                       device=None,  # where the fields and cameras live
-                     ) -> list:  # [(field, c (1, 25)), ...], like `benchmark_scenes` but from seeds 900_000 + i
+                     ) -> list:  # [Scene, ...], like `benchmark_scenes` but from seeds 900_000 + i
     "Scenes for tuning settings (such as the sampler's tau): the benchmark's kind, disjoint from it and from training."
     if not 0 <= k <= TRAIN_SEED_BASE - VALIDATION_SEED: raise ValueError(f"k must lie in [0, {TRAIN_SEED_BASE - VALIDATION_SEED}], got {k}")
-    return _scenes(range(VALIDATION_SEED, VALIDATION_SEED + k), resolution, device)
+    return _scenes(range(VALIDATION_SEED, VALIDATION_SEED + k), device)
 
+# %% ../nbs/07_scenes.ipynb #92168d0e
 def training_scene(j: int,  # index of the scene in the stream
                    seed: int = 0,  # training seed s: generator seed (s + 1) * 1_000_000 + j
                    device=None,  # where the field and camera live
-                  ) -> tuple:  # (field with one row, camera (1, 25))
+                  ) -> Scene:  # the field (one row), its camera (1, 25), kind and seed
     "Scene j of the training stream: heads and compositions alternate, 30% wide cameras, beta 1e-3 or log-uniform in [4e-4, 4e-3]."
     if not 0 <= j < TRAIN_SEED_BASE: raise ValueError(f"training scene index must lie in [0, {TRAIN_SEED_BASE}), got {j}")
     s = (seed + 1) * TRAIN_SEED_BASE + j

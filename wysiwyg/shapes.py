@@ -71,6 +71,7 @@ def sd_torus(x: Tensor,  # points (..., 3)
     q = torch.stack([p[..., [0, 2]].norm(dim=-1) - _vec(major, x), p[..., 1]], -1)
     return q.norm(dim=-1) - _vec(minor, x)
 
+# %% ../nbs/04_shapes.ipynb #1fa3dfd5
 def sd_plane(x: Tensor,  # points (..., 3)
              normal=(0., 1., 0.),  # unit normal pointing to the outside, (3,) or broadcasting to (..., 3)
              offset=0.,  # the plane is {x : x . normal = offset}
@@ -79,7 +80,10 @@ def sd_plane(x: Tensor,  # points (..., 3)
     return (x * _vec(normal, x)).sum(-1) - _vec(offset, x)
 
 # %% ../nbs/04_shapes.ipynb #44d6a0d6
-def rotation_matrix(yaw=0., pitch=0., roll=0.) -> Tensor:
+def rotation_matrix(yaw=0.,  # rotation about y (radians), float or tensor (n,)
+                    pitch=0.,  # rotation about x
+                    roll=0.,  # rotation about z
+                   ) -> Tensor:  # rotation (3, 3), or (n, 3, 3) for tensor angles
     "Rotation (3, 3) = R_y(yaw) @ R_x(pitch) @ R_z(roll), angles in radians (floats or tensors (n,) -> (n, 3, 3))."
     yaw, pitch, roll = [torch.as_tensor(a, dtype=torch.float32) for a in (yaw, pitch, roll)]
     yaw, pitch, roll = torch.broadcast_tensors(yaw, pitch, roll)
@@ -91,6 +95,7 @@ def rotation_matrix(yaw=0., pitch=0., roll=0.) -> Tensor:
     Rz = m([[cr, -sr, z], [sr, cr, z], [z, z, o]])
     return Ry @ Rx @ Rz
 
+# %% ../nbs/04_shapes.ipynb #532378d0
 def to_local(x: Tensor,  # points (..., 3)
              rot: Tensor,  # rotation (3, 3) or broadcasting to (..., 3, 3)
              center=(0., 0., 0.),  # centre of rotation, (3,) or broadcasting to (..., 3)
@@ -109,6 +114,7 @@ def smooth_union(a: Tensor,  # SDF of the first shape (...)
     h = (0.5 + (0.5 / k) * (b - a)).clamp(0, 1)
     return b + (a - b) * h - k * h * (1 - h)
 
+# %% ../nbs/04_shapes.ipynb #d763dfa6
 def smooth_subtract(a: Tensor,  # SDF of the shape to carve (...)
                     b: Tensor,  # SDF of the shape carved away (...)
                     k=0.05,  # blend width
@@ -116,6 +122,7 @@ def smooth_subtract(a: Tensor,  # SDF of the shape to carve (...)
     "Smooth subtraction: `a` with `b` removed."
     return -smooth_union(-a, b, k)
 
+# %% ../nbs/04_shapes.ipynb #d5e2b9b1
 def smooth_intersect(a: Tensor,  # SDF of the first shape (...)
                      b: Tensor,  # SDF of the second shape (...)
                      k=0.05,  # blend width
@@ -132,8 +139,10 @@ def sphere_field(radius=0.3,  # radius (world units)
     "An exact sphere."
     return AnalyticField(lambda x: sd_sphere(x, radius, center), albedo, beta)
 
+# %% ../nbs/04_shapes.ipynb #8bbf20ae
 BOX_ROTATION = (-0.55, 0.75, 0.0)  # (yaw, pitch, roll) that turns a cube corner (nearly) toward the +z camera
 
+# %% ../nbs/04_shapes.ipynb #ac107156
 def box_field(half=(0.2, 0.2, 0.2),  # half side lengths
               center=(0., 0., 0.),  # centre
               rotation=BOX_ROTATION,  # (yaw, pitch, roll) radians, see `rotation_matrix`; (0, 0, 0) = axis-aligned
@@ -145,7 +154,9 @@ def box_field(half=(0.2, 0.2, 0.2),  # half side lengths
     R = rotation_matrix(*rotation)
     return AnalyticField(lambda x: sd_box(to_local(x, R, center), half, center, rounding), albedo, beta)
 
+# %% ../nbs/04_shapes.ipynb #0e9714fb
 def _composition_sdf(x: Tensor) -> Tensor:
+    "SDF of the fixed composition (B, N) at x (B, N, 3)."
     body = sd_sphere(x, 0.17, (0., 0.04, 0.))
     ring = sd_torus(to_local(x, rotation_matrix(0.3, 1.15, 0.), (0., 0.02, 0.)), 0.24, 0.045, (0., 0.02, 0.))
     d = smooth_union(body, ring, 0.06)
@@ -153,10 +164,13 @@ def _composition_sdf(x: Tensor) -> Tensor:
     d = smooth_union(d, sd_box(x, (0.3, 0.03, 0.2), (0., -0.36, 0.), rounding=0.02), 0.05)
     return smooth_subtract(d, sd_sphere(x, 0.09, (0.08, 0.14, 0.14)), 0.03)
 
+# %% ../nbs/04_shapes.ipynb #55b06007
 def _composition_albedo(x: Tensor) -> Tensor:
+    "Albedo (B, N, 3) of the fixed composition: smooth colour waves."
     phase = torch.tensor([0., 2.1, 4.2], device=x.device)
     return 0.6 + 0.3 * torch.cos(6.0 * (x[..., :1] + 0.7 * x[..., 1:2] - 0.4 * x[..., 2:3]) + phase)
 
+# %% ../nbs/04_shapes.ipynb #b601d760
 def composition_field(beta=1e-3,  # VolSDF beta
                      ) -> AnalyticField:
     "A sphere, a tilted torus, a capsule and a rounded slab smoothly united, with a spherical bite carved out."
@@ -166,50 +180,96 @@ def composition_field(beta=1e-3,  # VolSDF beta
 COMP_SLOTS = dict(sphere=3, box=2, capsule=2, torus=1, ellipsoid=2)  # primitives per composition (each may be off)
 _OFF = 1.0  # added to the SDF of a switched-off primitive (pushes it out of the scene box)
 
+# %% ../nbs/04_shapes.ipynb #d566cc51
+def _u(g, *s, lo=0., hi=1.):
+    "Uniform numbers of shape `s` in [lo, hi) from generator `g`."
+    return lo + (hi - lo) * torch.rand(*s, generator=g)
+
+# %% ../nbs/04_shapes.ipynb #c0431111
+def _on(g, n, k, prob):
+    "Which of `k` primitives of `n` compositions are switched on, each with probability `prob`: bool (n, k)."
+    return torch.rand(n, k, generator=g) < prob
+
+# %% ../nbs/04_shapes.ipynb #569738ba
+def _thin_axis(g, size, n, k, prob, lo, hi):
+    "`size` (n, k, 3) with one random axis drawn thin, in [lo, hi), for a fraction `prob` of the primitives."
+    thin = torch.rand(n, k, generator=g) < prob
+    ax = torch.randint(3, (n, k), generator=g)
+    return torch.where(thin[..., None] & (torch.arange(3) == ax[..., None]), _u(g, n, k, 3, lo=lo, hi=hi), size)
+
+# %% ../nbs/04_shapes.ipynb #f6ebbeb8
+def _draw_spheres(p: dict, n: int, g):
+    "Sphere centres, radii and switches of `n` compositions, into `p`."
+    k = COMP_SLOTS['sphere']
+    p['sph_c'], p['sph_r'] = _u(g, n, k, 3, lo=-0.18, hi=0.18), _u(g, n, k, lo=0.05, hi=0.17)
+    p['sph_on'] = _on(g, n, k, 0.7); p['sph_on'][:, 0] = True          # never an empty scene
+
+# %% ../nbs/04_shapes.ipynb #427fbcdf
+def _draw_boxes(p: dict, n: int, g):
+    "Box centres, half sizes, roundings, rotations and switches of `n` compositions, into `p`."
+    nb = COMP_SLOTS['box']
+    p['box_c'] = _u(g, n, nb, 3, lo=-0.18, hi=0.18)
+    p['box_h'] = _thin_axis(g, _u(g, n, nb, 3, lo=0.03, hi=0.15), n, nb, 0.4, 0.006, 0.015)
+    p['box_round'] = torch.minimum(_u(g, n, nb, lo=0., hi=0.02), 0.9 * p['box_h'].amin(-1))
+    p['box_rot'] = rotation_matrix(_u(g, n, nb, lo=-math.pi, hi=math.pi), _u(g, n, nb, lo=-1.5, hi=1.5),
+                                   _u(g, n, nb, lo=-math.pi, hi=math.pi))
+    p['box_on'] = _on(g, n, nb, 0.6)
+
+# %% ../nbs/04_shapes.ipynb #1ee46103
+def _draw_capsules(p: dict, n: int, g):
+    "Capsule end points, radii and switches of `n` compositions, into `p`."
+    nc = COMP_SLOTS['capsule']
+    p['cap_a'], p['cap_b'] = _u(g, n, nc, 3, lo=-0.25, hi=0.25), _u(g, n, nc, 3, lo=-0.25, hi=0.25)
+    p['cap_r'] = torch.exp(_u(g, n, nc, lo=math.log(0.008), hi=math.log(0.05)))   # thin rods to thick limbs
+    p['cap_on'] = _on(g, n, nc, 0.6)
+
+# %% ../nbs/04_shapes.ipynb #ea1030e3
+def _draw_torus(p: dict, n: int, g):
+    "Torus centre, radii, rotation and switch of `n` compositions, into `p`."
+    nt = COMP_SLOTS['torus']
+    p['tor_c'], p['tor_R'], p['tor_r'] = _u(g, n, nt, 3, lo=-0.12, hi=0.12), _u(g, n, nt, lo=0.08, hi=0.2), _u(g, n, nt, lo=0.01, hi=0.04)
+    p['tor_rot'] = rotation_matrix(_u(g, n, nt, lo=-math.pi, hi=math.pi), _u(g, n, nt, lo=-1.5, hi=1.5), torch.zeros(n, nt))
+    p['tor_on'] = _on(g, n, nt, 0.35)
+
+# %% ../nbs/04_shapes.ipynb #78341838
+def _draw_ellipsoids(p: dict, n: int, g):
+    "Ellipsoid centres, radii and switches of `n` compositions, into `p`."
+    ne = COMP_SLOTS['ellipsoid']
+    p['ell_c'] = _u(g, n, ne, 3, lo=-0.18, hi=0.18)
+    p['ell_r'] = _thin_axis(g, _u(g, n, ne, 3, lo=0.03, hi=0.17), n, ne, 0.35, 0.008, 0.02)
+    p['ell_on'] = _on(g, n, ne, 0.6)
+
+# %% ../nbs/04_shapes.ipynb #3b6ffbf3
+def _draw_blend_and_cut(p: dict, n: int, g):
+    "Blend width and carved sphere of `n` compositions, into `p`."
+    p['k'] = torch.exp(_u(g, n, lo=math.log(0.004), hi=math.log(0.05)))       # blend width of the smooth unions
+    p['cut_c'], p['cut_r'] = _u(g, n, 3, lo=-0.2, hi=0.2), _u(g, n, lo=0.03, hi=0.1)
+    p['cut_on'] = torch.rand(n, generator=g) < 0.5
+
+# %% ../nbs/04_shapes.ipynb #cb64bd65
+def _draw_colours(p: dict, n: int, g):
+    "Primitive colours and stripe frequencies of `n` compositions, into `p`."
+    p['rgb'] = _u(g, n, sum(COMP_SLOTS.values()), 3, lo=0.15, hi=0.95)                 # one colour per primitive
+    p['freq'] = _u(g, n, 3, lo=-25., hi=25.)                                  # stripes
+
+# %% ../nbs/04_shapes.ipynb #9e87d47a
 def random_composition_params(n: int,  # number of compositions
                               generator: torch.Generator | None = None,  # for reproducible scenes
                              ) -> dict:  # name -> tensor (n, ...)
     "Random primitives (position, size, rotation, on/off, colour) of `n` compositions."
-    g, S = generator, COMP_SLOTS
-    u = lambda *s, lo=0., hi=1.: lo + (hi - lo) * torch.rand(*s, generator=g)
-    on = lambda k, prob: torch.rand(n, k, generator=g) < prob
-    def thin_axis(size, k, prob, lo, hi):  # make one random axis of some primitives thin (plates, discs)
-        thin = torch.rand(n, k, generator=g) < prob
-        ax = torch.randint(3, (n, k), generator=g)
-        return torch.where(thin[..., None] & (torch.arange(3) == ax[..., None]), u(n, k, 3, lo=lo, hi=hi), size)
     p = {}
-    p['sph_c'], p['sph_r'] = u(n, S['sphere'], 3, lo=-0.18, hi=0.18), u(n, S['sphere'], lo=0.05, hi=0.17)
-    p['sph_on'] = on(S['sphere'], 0.7); p['sph_on'][:, 0] = True          # never an empty scene
-    nb = S['box']
-    p['box_c'] = u(n, nb, 3, lo=-0.18, hi=0.18)
-    p['box_h'] = thin_axis(u(n, nb, 3, lo=0.03, hi=0.15), nb, 0.4, 0.006, 0.015)
-    p['box_round'] = torch.minimum(u(n, nb, lo=0., hi=0.02), 0.9 * p['box_h'].amin(-1))
-    p['box_rot'] = rotation_matrix(u(n, nb, lo=-math.pi, hi=math.pi), u(n, nb, lo=-1.5, hi=1.5), u(n, nb, lo=-math.pi, hi=math.pi))
-    p['box_on'] = on(nb, 0.6)
-    nc = S['capsule']
-    p['cap_a'], p['cap_b'] = u(n, nc, 3, lo=-0.25, hi=0.25), u(n, nc, 3, lo=-0.25, hi=0.25)
-    p['cap_r'] = torch.exp(u(n, nc, lo=math.log(0.008), hi=math.log(0.05)))   # thin rods to thick limbs
-    p['cap_on'] = on(nc, 0.6)
-    nt = S['torus']
-    p['tor_c'], p['tor_R'], p['tor_r'] = u(n, nt, 3, lo=-0.12, hi=0.12), u(n, nt, lo=0.08, hi=0.2), u(n, nt, lo=0.01, hi=0.04)
-    p['tor_rot'] = rotation_matrix(u(n, nt, lo=-math.pi, hi=math.pi), u(n, nt, lo=-1.5, hi=1.5), torch.zeros(n, nt))
-    p['tor_on'] = on(nt, 0.35)
-    ne = S['ellipsoid']
-    p['ell_c'] = u(n, ne, 3, lo=-0.18, hi=0.18)
-    p['ell_r'] = thin_axis(u(n, ne, 3, lo=0.03, hi=0.17), ne, 0.35, 0.008, 0.02)
-    p['ell_on'] = on(ne, 0.6)
-    p['k'] = torch.exp(u(n, lo=math.log(0.004), hi=math.log(0.05)))       # blend width of the smooth unions
-    p['cut_c'], p['cut_r'] = u(n, 3, lo=-0.2, hi=0.2), u(n, lo=0.03, hi=0.1)
-    p['cut_on'] = torch.rand(n, generator=g) < 0.5
-    p['rgb'] = u(n, sum(S.values()), 3, lo=0.15, hi=0.95)                 # one colour per primitive
-    p['freq'] = u(n, 3, lo=-25., hi=25.)                                  # stripes
+    for draw in (_draw_spheres, _draw_boxes, _draw_capsules, _draw_torus, _draw_ellipsoids, _draw_blend_and_cut, _draw_colours):
+        draw(p, n, generator)
     return p
 
+# %% ../nbs/04_shapes.ipynb #7f0f04c5
 def _rows(p: dict, B: int) -> dict:
+    "`p` itself, after checking that it describes 1 or `B` compositions."
     n = p['k'].shape[0]
     if n not in (1, B): raise ValueError(f"points have {B} batch rows but the parameters describe {n} compositions")
     return p
 
+# %% ../nbs/04_shapes.ipynb #5cacd623
 def _composition_parts(x: Tensor, p: dict) -> Tensor:
     "SDF of every primitive slot (B, N, n_slots); switched-off slots pushed away by `_OFF`."
     p, xs = _rows(p, x.shape[0]), x[:, :, None]                            # (B, N, 1, 3)
@@ -222,6 +282,7 @@ def _composition_parts(x: Tensor, p: dict) -> Tensor:
              sd_ellipsoid(xs, e('ell_r'), e('ell_c')) + off('ell_on')]
     return torch.cat(parts, -1)
 
+# %% ../nbs/04_shapes.ipynb #ad98dc98
 def composition_sdf(x: Tensor,  # points (B, N, 3); row b is evaluated on composition b
                     params: dict,  # from `random_composition_params` (n = B, or 1 to share)
                    ) -> Tensor:  # signed distances (B, N)
@@ -233,6 +294,7 @@ def composition_sdf(x: Tensor,  # points (B, N, 3); row b is evaluated on compos
     cut = sd_sphere(x, params['cut_r'][:, None], params['cut_c'][:, None]) + _OFF * (~params['cut_on'][:, None]).to(x.dtype)
     return smooth_subtract(d, cut, 0.01)
 
+# %% ../nbs/04_shapes.ipynb #f2943ef3
 def composition_albedo(x: Tensor,  # points (B, N, 3)
                        params: dict,  # from `random_composition_params`
                       ) -> Tensor:  # albedo (B, N, 3) in [0, 1]
@@ -243,6 +305,7 @@ def composition_albedo(x: Tensor,  # points (B, N, 3)
     stripe = 0.85 + 0.15 * torch.sin((x * params['freq'][:, None]).sum(-1, keepdim=True))
     return (col * stripe).clamp(0, 1)
 
+# %% ../nbs/04_shapes.ipynb #91a262d4
 def random_composition_field(n: int,  # number of scenes (batch rows)
                              generator: torch.Generator | None = None,  # for reproducible scenes
                              beta=1e-3,  # VolSDF beta: float or tensor (n,)
