@@ -124,12 +124,12 @@ def ray_sphere(origins, # (..., 3) ray origins
                dirs, # (..., 3) unit ray directions
                radius=0.3, # sphere radius
                center=(0., 0., 0.), # sphere centre
-              ): # depth (...) of the first intersection along the unit ray, hit (...) bool
-    "Exact first intersection of rays with a sphere; depth is only meaningful where hit."
+              ): # depth (...) of the first intersection along the unit ray; margin (...): > 0 where the ray hits
+    "Exact first intersection of rays with a sphere; `margin` is radius^2 minus the squared distance of the ray's line from the centre (0: grazing)."
     o = origins - torch.as_tensor(center, dtype=origins.dtype, device=origins.device)
     b = -(o * dirs).sum(-1)
-    disc = b ** 2 - ((o * o).sum(-1) - radius ** 2)
-    return b - disc.clamp(min=0).sqrt(), disc > 0
+    margin = b ** 2 - ((o * o).sum(-1) - radius ** 2)
+    return b - margin.clamp(min=0).sqrt(), margin
 
 # %% ../nbs/01_cameras.ipynb #3d2458d1
 def sample_ffhq_poses(n, # number of cameras
