@@ -5,6 +5,7 @@
 # %% ../nbs/14_bench.ipynb #beb91634
 from __future__ import annotations
 import json, math, os, time
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ from .sampler import render_wysiwyg, proposal_tau, top_p_mask, wysiwyg_base_budg
 # %% auto #0
 __all__ = ['BENCH_METHODS', 'RESOLVED_MARGIN_DB', 'render_method', 'summarize_benchmark', 'benchmark_sampler', 'sampler_figure',
            'write_benchmark', 'run_benchmark', 'benchmark_report', 'evaluate_proposal', 'summarize',
-           'calibrate_proposal', 'train_and_calibrate_proposal', 'training_report']
+           'calibrate_proposal', 'ProposalRun', 'train_and_calibrate_proposal', 'training_report']
 
 # %% ../nbs/14_bench.ipynb #9ebc6082
 BENCH_METHODS = ('uniform', 'two_pass', 'wysiwyg', 'wysiwyg_no_filter', 'wysiwyg_no_strat')
@@ -287,31 +288,39 @@ def calibrate_proposal(model, # a trained `ProposalCNN`
             for i, (f, c) in enumerate(tqdm(vs, desc='calibration references', disable=not progress))]
     return calibrate_tau(model, vs, refs, budget=wysiwyg_base_budget(32))
 
+# %% ../nbs/14_bench.ipynb #e39e283a
+@dataclass
+class ProposalRun:
+    "Settings of one training run of the proposal network (the defaults made the shipped weights)."
+    steps: int = 1500  # optimisation steps
+    resolution: int = 128  # full image side of the training renders
+    seed: int = 0  # training seed (scenes, patches, initialisation, batches)
+    n_scenes: int = 256  # training scenes (one 64x64 target patch each)
+    batch: int = 8  # crops per step
+    lr: float = 2e-3  # peak learning rate
+    n_eval: int = 8  # held-out benchmark scenes to evaluate on (0: none)
+    n_calibrate: int = 4  # validation scenes to calibrate tau on (0: none; the paper's 0.98 is used)
+    calibrate_ref: int = 1024  # samples per ray of the calibration references
+
 # %% ../nbs/14_bench.ipynb #ae0297a3
 def train_and_calibrate_proposal(out, # checkpoint to write (replaced atomically)
-                                 steps:int=1500, # optimisation steps
-                                 resolution:int=128, # full image side of the training renders
-                                 seed:int=0, # training seed (scenes, patches, initialisation, batches)
-                                 n_scenes:int=256, # training scenes (one 64x64 target patch each)
-                                 batch:int=8, # crops per step
-                                 lr:float=2e-3, # peak learning rate
-                                 n_eval:int=8, # held-out benchmark scenes to evaluate on (0: none)
-                                 n_calibrate:int=4, # validation scenes to calibrate tau on (0: none; the paper's 0.98 is used)
-                                 calibrate_ref:int=1024, # samples per ray of the calibration references
+                                 run:ProposalRun|None=None, # the settings (default: those of the shipped network)
                                  progress:bool=True, # progress bars
                                  command:str='', # the command line that made it, kept in the checkpoint's meta
                                 ) -> dict: # model, heldout (metrics), calibration (or None), wall_seconds
     "Train a proposal network, evaluate it on held-out scenes, calibrate its tau, and save it with all of that in its meta."
+    r = run or ProposalRun()
     t0 = time.time()
-    model = train_proposal(steps=steps, resolution=resolution, batch=batch, lr=lr, seed=seed, progress=progress, n_scenes=n_scenes)
+    model = train_proposal(steps=r.steps, resolution=r.resolution, batch=r.batch, lr=r.lr, seed=r.seed, progress=progress,
+                           n_scenes=r.n_scenes)
     t1 = time.time()
-    metrics = summarize(evaluate_proposal(model, benchmark_scenes(n_eval), resolution)) if n_eval else {}
+    metrics = summarize(evaluate_proposal(model, benchmark_scenes(r.n_eval), r.resolution)) if r.n_eval else {}
     t2 = time.time()
-    cal = calibrate_proposal(model, n_calibrate, resolution, calibrate_ref, progress) if n_calibrate else None
-    extra = dict(tau=cal['tau'], calibration=cal) if n_calibrate else {}
+    cal = calibrate_proposal(model, r.n_calibrate, r.resolution, r.calibrate_ref, progress) if r.n_calibrate else None
+    extra = dict(tau=cal['tau'], calibration=cal) if cal else {}
     wall = time.time() - t0
     model.meta['seconds'].update(heldout=t2 - t1, calibration=time.time() - t2)
-    save_proposal(model, out, heldout=metrics, heldout_scenes=n_eval, wall_seconds=wall, threads=torch.get_num_threads(),
+    save_proposal(model, out, heldout=metrics, heldout_scenes=r.n_eval, wall_seconds=wall, threads=torch.get_num_threads(),
                   command=command, **extra)
     return dict(model=model, heldout=metrics, calibration=cal, wall_seconds=wall)
 

@@ -12,7 +12,7 @@ import torch
 from fastcore.script import call_parse, store_true
 from .data import make_synthetic_dataset
 from .proposal import load_proposal
-from .bench import run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
+from .bench import ProposalRun, run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
 from .demo import run_demo, demo_report
 
 # %% ../nbs/24_cli.ipynb #f55894d0
@@ -111,6 +111,7 @@ def train_proposal_cli(out: str = None,  # checkpoint to write (replaced atomica
     if threads: torch.set_num_threads(threads)
     command = (f"{name} --out {out} --steps {steps} --res {res} --seed {seed} --scenes {scenes} --batch {batch} "
                f"--lr {lr} --eval {eval} --calibrate {calibrate} --calibrate_ref {calibrate_ref}")
-    result = train_and_calibrate_proposal(out, steps, res, seed, scenes, batch, lr, eval, calibrate, calibrate_ref,
-                                          progress=not quiet, command=command)
+    run = ProposalRun(steps=steps, resolution=res, seed=seed, n_scenes=scenes, batch=batch, lr=lr, n_eval=eval,
+                      n_calibrate=calibrate, calibrate_ref=calibrate_ref)
+    result = train_and_calibrate_proposal(out, run, progress=not quiet, command=command)
     print(training_report(result, out))
