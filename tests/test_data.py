@@ -69,19 +69,25 @@ def test_cli_bad_arguments(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGKILL], ids=['SIGINT', 'SIGKILL'])
+def _default_sigint():
+    "The child gets Ctrl-C's default meaning even when this test runs as a background job (where SIGINT is ignored)."
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=['SIGINT', 'SIGTERM', 'SIGKILL'])
 def test_interrupted_run_leaves_no_partial_zip(tmp_path, sig):
     "Killing the generator mid-way leaves the previous file (here: none, then an old dataset) untouched."
     out = tmp_path / 'big.zip'
     for previous in (None, 'old'):
         if previous: make_synthetic_dataset(out, n=2, resolution=8, seed=0, progress=False)
         before = sha(out) if previous else None
-        proc = subprocess.Popen([cli_path(), '--out', str(out), '--n', '3000', '--res', '64', '--batch', '64', '--quiet'],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([cli_path(), '--out', str(out), '--n', '3000', '--res', '64', '--batch', '64', '--quiet',
+                                 '--overwrite'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
         deadline = time.time() + 120
-        while not list(tmp_path.glob('.big.zip.*.tmp')) and time.time() < deadline and proc.poll() is None:
+        mine = f'.big.zip.{proc.pid}.*.tmp'                            # this writer's temporary file
+        while not list(tmp_path.glob(mine)) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)
-        tmp = list(tmp_path.glob('.big.zip.*.tmp'))
+        tmp = list(tmp_path.glob(mine))
         assert tmp, "the generator never started writing its temporary file"
         while tmp[0].exists() and tmp[0].stat().st_size < 20_000 and time.time() < deadline: time.sleep(0.05)
         proc.send_signal(sig)
@@ -89,8 +95,11 @@ def test_interrupted_run_leaves_no_partial_zip(tmp_path, sig):
         assert proc.returncode != 0
         if previous: assert sha(out) == before                       # the old dataset is intact
         else: assert not out.exists()
-        if sig == signal.SIGINT: assert not list(tmp_path.glob('*.tmp'))  # cleaned up on KeyboardInterrupt
-        for t in tmp_path.glob('.big.zip.*.tmp'): t.unlink()
+        if sig != signal.SIGKILL: assert not list(tmp_path.glob('.*.tmp'))  # cleaned up (KeyboardInterrupt, SystemExit)
+    if sig == signal.SIGKILL:                                         # the next write removes what a killed writer left
+        assert list(tmp_path.glob('.big.zip.*.tmp'))
+        make_synthetic_dataset(out, n=2, resolution=8, seed=1, progress=False, overwrite=True)
+        assert not list(tmp_path.glob('.big.zip.*.tmp'))
 
 
 def test_dataloader_workers(tmp_path):

@@ -75,13 +75,15 @@ def test_cli_replaces_atomically_and_a_kill_leaves_the_old_file(tmp_path):
     out.write_bytes(b'old contents')
     # killed while training: the old file is untouched and no temporary file is left
     p = subprocess.Popen([cli_path(), '--out', str(out), '--steps', '100000', '--res', '64', '--scenes', '2',
-                          '--batch', '2', '--eval', '0', '--calibrate', '0', '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          '--batch', '2', '--eval', '0', '--calibrate', '0', '--quiet', '--overwrite'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(8)
     p.send_signal(signal.SIGKILL); p.wait(timeout=30)
     assert out.read_bytes() == b'old contents'
     assert sorted(os.listdir(tmp_path)) == ['p.pt']
     # a finished run replaces it
-    assert run_cli('--out', out, *TINY).returncode == 0
+    assert run_cli('--out', out, *TINY).returncode != 0                 # not without --overwrite
+    assert run_cli('--out', out, *TINY, '--overwrite').returncode == 0
     assert load_proposal(out).meta['steps'] == 3
 
 

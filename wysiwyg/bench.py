@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .cameras import look_at_camera
-from .files import atomic_write, save_figure
+from .files import atomic_write, check_output, save_figure
 from .shapes import sphere_field, box_field, composition_field
 from .heads import head_field, random_head_params
 from .data import EG3DDataset, default_dataset
@@ -23,8 +23,8 @@ from .proposal import default_proposal, ProposalCNN, probe_pdf, proposal_pdf, pr
 from .sampler import render_wysiwyg, proposal_tau, top_p_mask, wysiwyg_base_budget, calibrate_tau
 
 # %% auto #0
-__all__ = ['BENCH_METHODS', 'RESOLVED_MARGIN_DB', 'render_method', 'summarize_benchmark', 'benchmark_sampler', 'sampler_figure',
-           'write_benchmark', 'run_benchmark', 'benchmark_report', 'evaluate_proposal', 'summarize',
+__all__ = ['BENCH_METHODS', 'RESOLVED_MARGIN_DB', 'BENCH_OUTPUTS', 'render_method', 'summarize_benchmark', 'benchmark_sampler',
+           'sampler_figure', 'write_benchmark', 'run_benchmark', 'benchmark_report', 'evaluate_proposal', 'summarize',
            'calibrate_proposal', 'ProposalRun', 'train_and_calibrate_proposal', 'training_report']
 
 # %% ../nbs/14_bench.ipynb #9ebc6082
@@ -186,13 +186,17 @@ def sampler_figure(result:dict, # from `benchmark_sampler`
     return fig
 
 # %% ../nbs/14_bench.ipynb #76923269
+BENCH_OUTPUTS = ('sampler.json', 'sampler.png')  # what a benchmark run writes into its folder
+
 def write_benchmark(result:dict, # from `benchmark_sampler`
                     out, # output folder (created if needed)
+                    overwrite:bool=False, # may existing outputs be replaced?
                    ) -> Path: # the folder, now holding sampler.json and sampler.png
     "Write a benchmark result as `sampler.json` and its figure as `sampler.png`."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / 'sampler.json') as tmp: Path(tmp).write_text(json.dumps(result, indent=1))
-    save_figure(sampler_figure(result), out / 'sampler.png')
+    out = Path(out)
+    for name in BENCH_OUTPUTS: check_output(out / name, overwrite)      # both, before writing either
+    with atomic_write(out / 'sampler.json', overwrite) as tmp: Path(tmp).write_text(json.dumps(result, indent=1))
+    save_figure(sampler_figure(result), out / 'sampler.png', overwrite)
     return out
 
 # %% ../nbs/14_bench.ipynb #30468880
@@ -205,10 +209,12 @@ def run_benchmark(out='out/bench', # output folder (sampler.json, sampler.png)
                   proposal=None, # a `ProposalCNN` (default: `default_proposal(resolution)`)
                   device='cpu', # where to render
                   progress:bool=True, # progress bar
+                  overwrite:bool=False, # may existing outputs be replaced?
                  ) -> dict: # the result, as written to out/sampler.json
-    "Run `benchmark_sampler` and write its JSON and figure to `out`."
+    "Check that `out` can take the outputs, run `benchmark_sampler`, and write its JSON and figure there."
+    for name in BENCH_OUTPUTS: check_output(Path(out) / name, overwrite)    # before the long work
     result = benchmark_sampler(resolution, n_scenes, seed, budgets, reference_spp, proposal, device=device, progress=progress)
-    write_benchmark(result, out)
+    write_benchmark(result, out, overwrite)
     return result
 
 # %% ../nbs/14_bench.ipynb #8ab5840c
@@ -307,9 +313,11 @@ def train_and_calibrate_proposal(out, # checkpoint to write (replaced atomically
                                  run:ProposalRun|None=None, # the settings (default: those of the shipped network)
                                  progress:bool=True, # progress bars
                                  command:str='', # the command line that made it, kept in the checkpoint's meta
+                                 overwrite:bool=False, # may an existing checkpoint at `out` be replaced?
                                 ) -> dict: # model, heldout (metrics), calibration (or None), wall_seconds
     "Train a proposal network, evaluate it on held-out scenes, calibrate its tau, and save it with all of that in its meta."
     r = run or ProposalRun()
+    check_output(out, overwrite)                                          # before hours of training
     t0 = time.time()
     model = train_proposal(steps=r.steps, resolution=r.resolution, batch=r.batch, lr=r.lr, seed=r.seed, progress=progress,
                            n_scenes=r.n_scenes)
@@ -320,7 +328,7 @@ def train_and_calibrate_proposal(out, # checkpoint to write (replaced atomically
     extra = dict(tau=cal['tau'], calibration=cal) if cal else {}
     wall = time.time() - t0
     model.meta['seconds'].update(heldout=t2 - t1, calibration=time.time() - t2)
-    save_proposal(model, out, heldout=metrics, heldout_scenes=r.n_eval, wall_seconds=wall, threads=torch.get_num_threads(),
+    save_proposal(model, out, overwrite, heldout=metrics, heldout_scenes=r.n_eval, wall_seconds=wall, threads=torch.get_num_threads(),
                   command=command, **extra)
     return dict(model=model, heldout=metrics, calibration=cal, wall_seconds=wall)
 

@@ -10,6 +10,7 @@ import sys, time
 from pathlib import Path
 import torch
 from fastcore.script import call_parse, store_true
+from .files import OutputError
 from .data import make_synthetic_dataset
 from .proposal import load_proposal
 from .bench import ProposalRun, run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
@@ -33,13 +34,14 @@ def demo_cli(out:str='out/demo', # output folder
              dataset_res:int=64, # resolution of the bundled synthetic dataset
              dataset_n:int=2000, # images in the bundled synthetic dataset
              scenes:str='sphere,box,composition,head', # comma-separated scenes
+             overwrite:store_true=False, # replace existing outputs (otherwise an existing file stops the command)
             ):
     "wysiwyg's main job: build the synthetic dataset and render analytic scenes with the baseline samplers."
     try: budgets = _int_list(samples, 2)
     except ValueError: sys.exit(f"wysiwyg-demo: error: --samples must be integers >= 2 separated by commas, got {samples!r}")
     if res < 4: sys.exit(f"wysiwyg-demo: error: --res must be at least 4, got {res}")
-    try: summary = run_demo(out, res, budgets, reference, dataset_res, dataset_n, scenes.split(','))
-    except ValueError as e: sys.exit(f"wysiwyg-demo: error: {e}")
+    try: summary = run_demo(out, res, budgets, reference, dataset_res, dataset_n, scenes.split(','), overwrite)
+    except (ValueError, OutputError) as e: sys.exit(f"wysiwyg-demo: error: {e}")
     print(demo_report(summary, out))
 
 # %% ../nbs/24_cli.ipynb #3683ea62
@@ -51,6 +53,7 @@ def dataset_cli(out:str=None, # path of the .zip to write
                 batch:int=0, # images rendered together (0: about 2^20 rays)
                 quiet:store_true=False, # no progress bar
                 threads:int=1, # torch CPU threads (0: leave torch's default)
+                overwrite:store_true=False, # replace an existing file at --out
                ):
     "Render the synthetic head dataset (EG3D zip + ground-truth depth, normals, masks)."
     if not out: sys.exit("wysiwyg-dataset: error: --out PATH is required (the .zip to write)")
@@ -58,8 +61,9 @@ def dataset_cli(out:str=None, # path of the .zip to write
     if res < 4: sys.exit(f"wysiwyg-dataset: error: --res must be at least 4, got {res}")
     if threads: torch.set_num_threads(threads)
     t0 = time.time()
-    try: path = make_synthetic_dataset(out, n=n, resolution=res, seed=seed, batch_size=batch or None, progress=not quiet)
-    except ValueError as e: sys.exit(f"wysiwyg-dataset: error: {e}")
+    try: path = make_synthetic_dataset(out, n=n, resolution=res, seed=seed, batch_size=batch or None, progress=not quiet,
+                                       overwrite=overwrite)
+    except (ValueError, OutputError) as e: sys.exit(f"wysiwyg-dataset: error: {e}")
     print(f"wrote {path}: {n} images {res}x{res} with depth, normals and masks in {time.time() - t0:.1f} s")
 
 # %% ../nbs/24_cli.ipynb #185d118b
@@ -73,6 +77,7 @@ def bench_cli(what:str, # the benchmark to run (only 'sampler' for now)
               reference:int=2048, # samples per ray of the dense reference
               proposal:str=None, # proposal checkpoint (default: the shipped data/proposal_128.pt)
               device:str=None, # cpu or cuda (default: cuda when available)
+              overwrite:store_true=False, # replace existing sampler.json / sampler.png
              ):
     "wysiwyg's benchmarks: `wysiwyg-bench sampler --res R --scenes K --seed S --out DIR`."
     if what != 'sampler': sys.exit(f"wysiwyg-bench: error: unknown benchmark {what!r}; available: sampler")
@@ -83,12 +88,13 @@ def bench_cli(what:str, # the benchmark to run (only 'sampler' for now)
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     try: model = load_proposal(proposal) if proposal else None
     except (FileNotFoundError, ValueError) as e: sys.exit(f"wysiwyg-bench: error: {e}")
-    result = run_benchmark(out, res, scenes, seed, bs, reference, model, device=device)
+    try: result = run_benchmark(out, res, scenes, seed, bs, reference, model, device=device, overwrite=overwrite)
+    except OutputError as e: sys.exit(f"wysiwyg-bench: error: {e}")
     print(benchmark_report(result, out))
 
 # %% ../nbs/24_cli.ipynb #67917579
 @call_parse
-def train_proposal_cli(out: str = None,  # checkpoint to write (replaced atomically)
+def train_proposal_cli(out: str = None,  # checkpoint to write (atomically)
                        steps: int = 1500,  # optimisation steps
                        res: int = 128,  # full image side of the training renders
                        seed: int = 0,  # training seed (scenes, patches, initialisation, batches)
@@ -100,6 +106,7 @@ def train_proposal_cli(out: str = None,  # checkpoint to write (replaced atomica
                        calibrate_ref: int = 1024,  # samples per ray of the calibration references
                        threads: int = 1,  # torch CPU threads (0: leave torch's default)
                        quiet: store_true = False,  # no progress bars
+                       overwrite: store_true = False,  # replace an existing checkpoint at --out
                       ):
     "Train the proposal network on analytic scenes, evaluate it, calibrate its tau, and save it."
     name = 'wysiwyg-train-proposal'
@@ -113,5 +120,6 @@ def train_proposal_cli(out: str = None,  # checkpoint to write (replaced atomica
                f"--lr {lr} --eval {eval} --calibrate {calibrate} --calibrate_ref {calibrate_ref}")
     run = ProposalRun(steps=steps, resolution=res, seed=seed, n_scenes=scenes, batch=batch, lr=lr, n_eval=eval,
                       n_calibrate=calibrate, calibrate_ref=calibrate_ref)
-    result = train_and_calibrate_proposal(out, run, progress=not quiet, command=command)
+    try: result = train_and_calibrate_proposal(out, run, progress=not quiet, command=command, overwrite=overwrite)
+    except OutputError as e: sys.exit(f"{name}: error: {e}")
     print(training_report(result, out))

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .cameras import generate_rays, sample_ffhq_poses, look_at_camera
 from .heads import random_head_params, head_field
 from .trace import trace_render
-from .files import atomic_write, data_dir
+from .files import atomic_write, check_output, data_dir
 
 # %% ../nbs/08_data.ipynb #d594c3f9
 class DatasetError(ValueError):
@@ -283,16 +283,16 @@ def make_synthetic_dataset(out, # path of the .zip to write (replaced atomically
                            max_steps:int=128, # sphere-tracing steps
                            eps:float=1e-4, # sphere-tracing hit threshold (world units)
                            progress:bool=True, # tqdm progress bar on stderr
+                           overwrite:bool=False, # may an existing file at `out` be replaced?
                           ) -> Path: # `out`
     "Render `n` random synthetic heads from FFHQ-like poses into an EG3D zip with ground-truth geometry."
     out = Path(out)
     if n < 1 or resolution < 1: raise ValueError(f"need n >= 1 and resolution >= 1, got n={n}, resolution={resolution}")
-    if out.is_dir(): raise ValueError(f"{out}: is a folder; give the path of the .zip to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out, overwrite)                                          # before any rendering: nothing in the way
     batch_size = batch_size or max(1, (1 << 20) // resolution ** 2)
     params, poses = synthetic_scene(n, seed)
     labels = []
-    with atomic_write(out) as tmp, zipfile.ZipFile(tmp, 'w') as zf, tqdm(total=n, desc=out.name, unit='img', disable=not progress,
+    with atomic_write(out, overwrite) as tmp, zipfile.ZipFile(tmp, 'w') as zf, tqdm(total=n, desc=out.name, unit='img', disable=not progress,
                                                file=sys.stderr) as bar:
         for b0 in range(0, n, batch_size):
             b1 = min(n, b0 + batch_size)
@@ -336,5 +336,5 @@ def default_dataset(resolution:int=64, # image side
     name = f"synthetic_{resolution}" + (f"_n{n}" if n != 2000 else '') + (f"_s{seed}" if seed else '') + '.zip'
     path = Path(root or data_dir()) / name
     if not _made_by(path, n=n, resolution=resolution, seed=seed):
-        make_synthetic_dataset(path, n=n, resolution=resolution, seed=seed, progress=progress)
+        make_synthetic_dataset(path, n=n, resolution=resolution, seed=seed, progress=progress, overwrite=True)  # a stale cache is rebuilt
     return path

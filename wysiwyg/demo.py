@@ -9,14 +9,15 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from .cameras import look_at_camera
-from .files import atomic_write, save_figure
+from .files import atomic_write, check_output, save_figure
 from .shapes import sphere_field, box_field, composition_field
 from .heads import head_field, random_head_params
 from .data import EG3DDataset, default_dataset
 from .render import render_image, image_errors, psnr
 
 # %% auto #0
-__all__ = ['demo_scenes', 'compare_samplers', 'dataset_sheet', 'renders_figure', 'errors_figure', 'run_demo', 'demo_report']
+__all__ = ['DEMO_OUTPUTS', 'demo_scenes', 'compare_samplers', 'dataset_sheet', 'renders_figure', 'errors_figure', 'run_demo',
+           'demo_report']
 
 # %% ../nbs/15_demo.ipynb #65edc7c2
 def demo_scenes(head_seed:int=0, # seed of the synthetic head
@@ -125,6 +126,8 @@ def _demo_results(scenes, # names from `demo_scenes` (None: all)
     return results
 
 # %% ../nbs/15_demo.ipynb #cc648d62
+DEMO_OUTPUTS = ('dataset.png', 'renders.png', 'errors.png', 'summary.json')  # what the demo writes into its folder
+
 def run_demo(out='out/demo', # output folder
              resolution:int=128, # render resolution
              budgets=(16, 32, 96), # samples per ray for both samplers
@@ -132,19 +135,21 @@ def run_demo(out='out/demo', # output folder
              dataset_resolution:int=64, # resolution of the synthetic dataset
              dataset_size:int=2000, # images in the synthetic dataset
              scenes=None, # names from `demo_scenes` (default: all)
+             overwrite:bool=False, # may existing outputs be replaced?
             ) -> dict: # the summary written to out/summary.json
     "The main job: build the default dataset, render the demo scenes with both baseline samplers, write figures."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    for name in DEMO_OUTPUTS: check_output(out / name, overwrite)        # before building or rendering anything
     t0 = time.perf_counter()
     data = default_dataset(dataset_resolution, dataset_size)
-    save_figure(dataset_sheet(data), out / 'dataset.png')
+    save_figure(dataset_sheet(data), out / 'dataset.png', overwrite)
     results = _demo_results(scenes, resolution, budgets, reference_samples)
-    save_figure(renders_figure(results), out / 'renders.png')
-    save_figure(errors_figure(results), out / 'errors.png')
+    save_figure(renders_figure(results), out / 'renders.png', overwrite)
+    save_figure(errors_figure(results), out / 'errors.png', overwrite)
     summary = dict(dataset=str(data), resolution=resolution, reference_samples=reference_samples,
                    scenes={name: rows for name, (_, _, rows) in results.items()},
                    seconds=time.perf_counter() - t0)
-    with atomic_write(out / 'summary.json') as tmp: Path(tmp).write_text(json.dumps(summary, indent=1))
+    with atomic_write(out / 'summary.json', overwrite) as tmp: Path(tmp).write_text(json.dumps(summary, indent=1))
     return summary
 
 # %% ../nbs/15_demo.ipynb #38a5ec1a

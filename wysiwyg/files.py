@@ -4,36 +4,110 @@
 
 # %% ../nbs/02_files.ipynb #2391f0b1
 from __future__ import annotations
-import os
+import os, re, signal, stat, tempfile, threading
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write', 'save_figure', 'data_dir']
+__all__ = ['OutputError', 'check_output', 'atomic_write', 'save_figure', 'data_dir']
 
-# %% ../nbs/02_files.ipynb #6b1f2846
-@contextmanager
-def atomic_write(path, # the file to (re)place
-                ):
-    "Yield a temporary path beside `path`; on success fsync it and rename it to `path`, else delete it."
+# %% ../nbs/02_files.ipynb #cd7012b7
+class OutputError(OSError):
+    "An output cannot be written where it was asked for; the message names the file and the problem."
+
+# %% ../nbs/02_files.ipynb #f2262062
+def _kind(st: os.stat_result) -> str:
+    "What a path is, in words."
+    for test, name in ((stat.S_ISDIR, 'a folder'), (stat.S_ISLNK, 'a symbolic link'), (stat.S_ISFIFO, 'a FIFO'),
+                       (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket')):
+        if test(st.st_mode): return name
+    return 'a regular file' if stat.S_ISREG(st.st_mode) else 'not a regular file'
+
+# %% ../nbs/02_files.ipynb #a27be6af
+def check_output(path, # the file a job will write
+                 overwrite: bool = False, # may an existing regular file be replaced?
+                ) -> Path: # `path`, its folder made if missing
+    "Raise `OutputError` unless `path` can be (re)written: its folder can be made and written, nothing is in the way."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        yield tmp
-        with open(tmp, 'rb') as fh: os.fsync(fh.fileno())
-        os.replace(tmp, path)
+    try: st = os.lstat(path)
+    except FileNotFoundError: st = None
+    except OSError as e: raise OutputError(f"{path}: cannot be inspected ({e.strerror})") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{path}: is {_kind(st)}; give the path of a file to write")
+    if st is not None and not overwrite: raise OutputError(f"{path}: already exists; pass --overwrite (overwrite=True) to replace it")
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise OutputError(f"{path}: cannot make its folder {path.parent} ({e.strerror or e})") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK): raise OutputError(f"{path}: its folder {path.parent} is not writable")
+    return path
+
+# %% ../nbs/02_files.ipynb #c7bd763a
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True                          # alive, owned by someone else
+    return True
+
+def _remove_stale_temps(path: Path):
+    "Delete temporary files of `path` left by writers that no longer run."
+    pat = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp")
+    for f in path.parent.glob(f'.{path.name}.*.tmp'):
+        m = pat.fullmatch(f.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            try: f.unlink()
+            except OSError: pass
+
+# %% ../nbs/02_files.ipynb #0c964846
+@contextmanager
+def _signals_exit():
+    "Turn SIGTERM and SIGHUP into SystemExit(128 + signal) inside the block (main thread only)."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def _exit(signum, frame): raise SystemExit(128 + signum)
+    sigs = [s for s in (signal.SIGTERM, getattr(signal, 'SIGHUP', None)) if s is not None]
+    old = {s: signal.signal(s, _exit) for s in sigs}
+    try: yield
     finally:
+        for s, h in old.items(): signal.signal(s, h)
+
+# %% ../nbs/02_files.ipynb #664abea3
+def _commit(tmp: Path, path: Path, overwrite: bool):
+    "Give the finished temporary file the target's name (atomically)."
+    if overwrite:
+        check_output(path, overwrite=True)
+        os.replace(tmp, path); return
+    try: os.link(tmp, path)
+    except FileExistsError: raise OutputError(f"{path}: was created by another writer meanwhile; nothing replaced") from None
+    except OSError: check_output(path); os.replace(tmp, path); return   # no hard links here (some file systems)
+    os.unlink(tmp)
+
+# %% ../nbs/02_files.ipynb #296d7fe1
+@contextmanager
+def atomic_write(path, # the file to write
+                 overwrite: bool = False, # may an existing regular file be replaced?
+                ): # yields the temporary path to write to
+    "Yield a fresh temporary path beside `path`; on success fsync it and give it `path`'s name, else delete it."
+    path = check_output(path, overwrite)
+    _remove_stale_temps(path)
+    fd, name = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+    tmp = Path(name)
+    try:
+        with _signals_exit():
+            yield tmp
+            with open(tmp, 'rb') as fh: os.fsync(fh.fileno())
+            if os.lstat(tmp).st_ino != os.fstat(fd).st_ino: raise OutputError(f"{tmp}: was replaced while being written")
+            _commit(tmp, path, overwrite)
+    finally:
+        os.close(fd)
         if tmp.exists(): tmp.unlink()
 
 # %% ../nbs/02_files.ipynb #6cbc79b7
 def save_figure(fig, # a matplotlib Figure
                 path, # where to write; the suffix picks the format (png, pdf, svg, ...)
+                overwrite: bool = False, # may an existing file be replaced?
                ):
     "Save a matplotlib figure to `path` atomically and close it."
     import matplotlib.pyplot as plt
     path = Path(path)
-    with atomic_write(path) as tmp: fig.savefig(tmp, format=path.suffix[1:], dpi=110, bbox_inches='tight')
+    with atomic_write(path, overwrite) as tmp: fig.savefig(tmp, format=path.suffix[1:], dpi=110, bbox_inches='tight')
     plt.close(fig)
 
 # %% ../nbs/02_files.ipynb #aedb14ad

@@ -225,7 +225,8 @@ TRAIN_COMMAND = 'wysiwyg-train-proposal --out {path} --steps 1500 --res {res} --
 
 # %% ../nbs/12_proposal.ipynb #0db2c2b9
 def save_proposal(model: ProposalCNN,  # the network
-                  path,  # file to (re)place atomically
+                  path,  # file to write atomically
+                  overwrite: bool = False,  # may an existing file at `path` be replaced?
                   **meta,  # anything picklable as plain data (numbers, strings, lists, dicts): training settings, history
                  ) -> Path:  # `path`
     "Write the network, its config and `meta` (merged over `model.meta`) atomically."
@@ -233,7 +234,7 @@ def save_proposal(model: ProposalCNN,  # the network
     ck = dict(format=CHECKPOINT_FORMAT, config=asdict(model.cfg),
               state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
               meta={**model.meta, **meta})
-    with atomic_write(path) as tmp: torch.save(ck, tmp)
+    with atomic_write(path, overwrite) as tmp: torch.save(ck, tmp)
     return path
 
 # %% ../nbs/12_proposal.ipynb #fd4f1217
