@@ -146,6 +146,11 @@ def write(tmp_path, files, kind):
 def labels_json(entries): return json.dumps({'labels': entries}).encode()
 
 
+def changed(label, values: dict):
+    "A copy of `label` with some positions replaced."
+    return [values.get(j, v) for j, v in enumerate(label)]
+
+
 def with_label(i, label):
     entries = [[n, l] for n, l in zip(NAMES, LABELS)]
     entries[i][1] = label
@@ -187,6 +192,22 @@ CASES = [
      'cannot decode image'),
     ('mixed sizes', {'img00000002.png': png((16, 16))}, 'img00000002.png', 'mixed image sizes'),
     ('not square', {n: png((8, 6)) for n in NAMES}, 'img00000000.png', 'must be square'),
+    # finite numbers that are not a camera (each would otherwise load and fail much later)
+    ('label too big for float32', {'dataset.json': with_label(1, changed(LABELS[1], {3: 1e300}))}, 'img00000001.png',
+     'not finite as a float32'),
+    ('scaled rotation', {'dataset.json': with_label(1, changed(LABELS[1], {0: 2 * LABELS[1][0], 4: 2 * LABELS[1][4],
+                                                                           8: 2 * LABELS[1][8]}))},
+     'img00000001.png', 'not orthonormal'),
+    ('reflected rotation', {'dataset.json': with_label(0, changed(LABELS[0], {j: -LABELS[0][j] for j in (0, 4, 8)}))},
+     'img00000000.png', 'reflected'),
+    ('bottom row', {'dataset.json': with_label(2, changed(LABELS[2], {12: 0.5}))}, 'img00000002.png', 'bottom row'),
+    ('focal 0', {'dataset.json': with_label(1, changed(LABELS[1], {16: 0.0}))}, 'img00000001.png', 'focal lengths'),
+    ('pixel intrinsics', {'dataset.json': with_label(1, changed(LABELS[1], {16: 2183.0, 18: 256.0, 20: 2183.0, 21: 256.0}))},
+     'img00000001.png', 'pixel units'),
+    ('OpenGL pose', {'dataset.json': with_label(2, changed(LABELS[2], {j: -LABELS[2][j] for j in (1, 5, 9, 2, 6, 10)}))},
+     'img00000002.png', 'OpenGL axes'),
+    ('world2cam pose', {'dataset.json': with_label(0, changed(LABELS[0], {3: 4.0, 7: 4.0}))}, 'img00000000.png',
+     'misses the scene box'),
 ]
 
 

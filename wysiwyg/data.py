@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from tqdm import tqdm
-from .cameras import generate_rays, sample_ffhq_poses, look_at_camera
+from .cameras import label_problem, generate_rays, sample_ffhq_poses, look_at_camera
 from .heads import random_head_params, head_field
 from .trace import trace_render
 from .files import atomic_write, check_output, data_dir
@@ -124,6 +124,8 @@ def read_labels(src:DatasetSource, # the dataset's files
         seen.add(fname)
         problem = _label_problem(lab)
         if problem: raise DatasetError(f"{where}: label of {fname!r} (entry {i}) is not 25 finite numbers: it {problem}")
+        problem = label_problem(lab)                                       # finite, but a camera?
+        if problem: raise DatasetError(f"{where}: label of {fname!r} (entry {i}) {problem}")
         out.append((fname, [float(v) for v in lab]))
     return out
 

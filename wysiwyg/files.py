@@ -95,6 +95,8 @@ def atomic_write(path, # the file to write
             with open(tmp, 'rb') as fh: os.fsync(fh.fileno())
             if os.lstat(tmp).st_ino != os.fstat(fd).st_ino: raise OutputError(f"{tmp}: was replaced while being written")
             _commit(tmp, path, overwrite)
+    except OutputError: raise
+    except OSError as e: raise OutputError(f"{path}: could not be written ({e.strerror or e}); nothing replaced") from e
     finally:
         os.close(fd)
         if tmp.exists(): tmp.unlink()
