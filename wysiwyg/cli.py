@@ -6,7 +6,7 @@
 __all__ = ['demo_cli', 'dataset_cli', 'bench_cli', 'train_proposal_cli']
 
 # %% ../nbs/24_cli.ipynb #fbac4f14
-import sys, time
+import math, sys, time
 from pathlib import Path
 import torch
 from fastcore.script import call_parse, store_true
@@ -115,11 +115,12 @@ def train_proposal_cli(out: str = None,  # checkpoint to write (atomically)
     if eval < 0 or calibrate < 0 or calibrate_ref < 2: sys.exit(f"{name}: error: --eval and --calibrate must be >= 0 and --calibrate_ref >= 2")
     if res < 64 or res % 4: sys.exit(f"{name}: error: --res must be a multiple of 4 and at least 64 (the target patch is 64x64), got {res}")
     if Path(out).is_dir(): sys.exit(f"{name}: error: {out} is a folder; give the path of the checkpoint file")
+    if not (lr > 0 and math.isfinite(lr)): sys.exit(f"{name}: error: --lr must be a positive finite number, got {lr}")
     if threads: torch.set_num_threads(threads)
     command = (f"{name} --out {out} --steps {steps} --res {res} --seed {seed} --scenes {scenes} --batch {batch} "
                f"--lr {lr} --eval {eval} --calibrate {calibrate} --calibrate_ref {calibrate_ref}")
     run = ProposalRun(steps=steps, resolution=res, seed=seed, n_scenes=scenes, batch=batch, lr=lr, n_eval=eval,
                       n_calibrate=calibrate, calibrate_ref=calibrate_ref)
     try: result = train_and_calibrate_proposal(out, run, progress=not quiet, command=command, overwrite=overwrite)
-    except OutputError as e: sys.exit(f"{name}: error: {e}")
+    except (OutputError, FloatingPointError) as e: sys.exit(f"{name}: error: {e}")
     print(training_report(result, out))

@@ -21,7 +21,7 @@ from .probe import render_probe
 # %% auto #0
 __all__ = ['BLUR_SIGMA', 'SUPPRESS', 'CHECKPOINT_FORMAT', 'TRAIN_COMMAND', 'depth_blur', 'proposal_target', 'sampler_loss',
            'coverage_loss', 'ProposalConfig', 'probe_pdf', 'ProposalCNN', 'proposal_pdf', 'save_proposal',
-           'load_proposal', 'default_proposal', 'make_training_set', 'train_proposal']
+           'load_proposal', 'default_proposal', 'make_training_set', 'check_finite', 'train_proposal']
 
 # %% ../nbs/12_proposal.ipynb #58649f7e
 BLUR_SIGMA = 0.5  # Gaussian blur of the target along depth, in bins
@@ -249,6 +249,29 @@ def _read_checkpoint(path: Path,  # the file
         raise ValueError(f"{path}: not a proposal checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return ck
 
+# %% ../nbs/12_proposal.ipynb #7510beb0
+_CONFIG_RANGES = dict(n_bins=(N_BINS, N_BINS), factor=(1, 16), width=(1, 1024), n_low=(0, 16), n_mid=(0, 16),
+                      kernel=(1, 7), head_kernel=(1, 7), n_post=(0, 16), post_width=(1, 1024), post_kernel=(1, 7))
+
+def _config_problem(cfg) -> str | None:
+    "What is wrong with a checkpoint's config dict, before anything is allocated; None if it is sane."
+    if not isinstance(cfg, dict): return f"config is {type(cfg).__name__}, not a dict"
+    for k, (lo, hi) in _CONFIG_RANGES.items():
+        v = cfg.get(k)
+        if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi): return f"config {k} = {v!r} is not an integer in [{lo}, {hi}]"
+    if cfg['factor'] & (cfg['factor'] - 1): return f"config factor = {cfg['factor']} is not a power of 2"
+    if cfg.get('prior') not in ('none', 'gauss'): return f"config prior = {cfg.get('prior')!r} is not 'none' or 'gauss'"
+    return None
+
+# %% ../nbs/12_proposal.ipynb #4a4a454c
+def _weights_problem(ck: dict) -> str | None:
+    "Non-finite weights or a stored tau outside (0, 1]; None if all is well."
+    bad = [k for k, v in ck.get('state_dict', {}).items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad: return f"has non-finite weights in {bad[0]} (and {len(bad) - 1} more): the training that wrote it diverged"
+    tau = ck.get('meta', {}).get('tau', 1.0)
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 < tau <= 1: return f"has meta tau = {tau!r}, not a number in (0, 1]"
+    return None
+
 # %% ../nbs/12_proposal.ipynb #b6af15e9
 def load_proposal(path,  # a checkpoint written by `save_proposal`
                   map_location='cpu',  # device of the weights
@@ -256,6 +279,8 @@ def load_proposal(path,  # a checkpoint written by `save_proposal`
     "Load a proposal network; a clear error naming the file if it is missing or not a proposal checkpoint."
     path = Path(path)
     ck = _read_checkpoint(path, map_location)
+    problem = _config_problem(ck.get('config')) or _weights_problem(ck)
+    if problem: raise ValueError(f"{path}: {problem}")
     known = {f.name for f in dc_fields(ProposalConfig)}
     try:
         model = ProposalCNN(ProposalConfig(**{k: v for k, v in ck['config'].items() if k in known}))
@@ -386,6 +411,16 @@ def _train_step(model,  # the network, in training mode
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     return ce
 
+# %% ../nbs/12_proposal.ipynb #23991a44
+def check_finite(model: nn.Module, # the network being trained
+                 loss: float, # this step's loss
+                 step: int, # the step (for the message)
+                ):
+    "Raise FloatingPointError, naming the step, if the loss or any parameter is not finite."
+    if not math.isfinite(loss): raise FloatingPointError(f"training diverged at step {step}: the loss is {loss}; lower the learning rate")
+    bad = next((n for n, p in model.named_parameters() if not torch.isfinite(p).all()), None)
+    if bad: raise FloatingPointError(f"training diverged at step {step}: parameter {bad} is not finite; lower the learning rate")
+
 # %% ../nbs/12_proposal.ipynb #a4a63d95
 def _optimise(model,  # the network, in training mode
               data: dict,  # from `make_training_set`
@@ -408,6 +443,7 @@ def _optimise(model,  # the network, in training mode
         for grp in opt.param_groups: grp['lr'] = _lr_at(step, steps, lr, max(1, steps // 20))
         idx = torch.randint(n, (min(batch, n),), generator=g)
         history.append(_train_step(model, opt, data, target, idx, crop, coverage, device).item())
+        check_finite(model, history[-1], step)
         if step % 10 == 0: bar.set_postfix(loss=f'{sum(history[-10:]) / len(history[-10:]):.3f}')
     return history
 
