@@ -19,7 +19,8 @@ from .scenes import benchmark_scenes, validation_scenes
 from .render import render_image, image_errors, psnr
 from .bins import dense_bin_weights, complete_pdf
 from .probe import render_probe
-from .proposal import default_proposal, ProposalCNN, probe_pdf, proposal_pdf, proposal_target, sampler_loss, BLUR_SIGMA, train_proposal, save_proposal
+from .bins import proposal_target, BLUR_SIGMA
+from .proposal import default_proposal, ProposalCNN, probe_pdf, proposal_pdf, sampler_loss, train_proposal, save_proposal
 from .sampler import render_wysiwyg, proposal_tau, top_p_mask, wysiwyg_base_budget, calibrate_tau
 
 # %% auto #0

@@ -12,7 +12,8 @@ from .cameras import FFHQ_NEAR, FFHQ_FAR, generate_rays
 from .render import sdf_to_density, bin_weights, chunked, pack_rows
 
 # %% auto #0
-__all__ = ['PROBE_SAMPLES', 'N_BINS', 'bin_edges', 'field_geometry', 'dense_bin_weights', 'complete_pdf']
+__all__ = ['PROBE_SAMPLES', 'N_BINS', 'BLUR_SIGMA', 'SUPPRESS', 'bin_edges', 'field_geometry', 'dense_bin_weights',
+           'complete_pdf', 'depth_blur', 'proposal_target']
 
 # %% ../nbs/10_bins.ipynb #7b1749ab
 PROBE_SAMPLES = 192  # probe samples per ray = bin edges (EG3D's linspace(near, far, 192))
@@ -235,3 +236,33 @@ def complete_pdf(weights: Tensor,  # bin masses (N, K, ...) with sum over K = op
     "Bin masses completed to a distribution: whatever the ray does not hit goes to the last bin."
     if opacity is None: opacity = weights.sum(1, keepdim=True)
     return torch.cat([weights[:, :-1], weights[:, -1:] + (1 - opacity).clamp(min=0)], 1)
+
+# %% ../nbs/10_bins.ipynb #58649f7e
+BLUR_SIGMA = 0.5  # Gaussian blur of the target along depth, in bins
+SUPPRESS = 5e-3   # target masses below this are set to 0 (the paper's Suppress_{<5e-3})
+
+# %% ../nbs/10_bins.ipynb #e39e5095
+def depth_blur(p: Tensor,  # (N, K, ...) distributions over K bins
+               sigma: float,  # Gaussian standard deviation in bins (0: no blur)
+              ) -> Tensor:  # (N, K, ...) blurred along dim 1, zero padded
+    "Gaussian blur along the depth axis (dim 1)."
+    if sigma <= 0: return p
+    r = max(1, math.ceil(3 * sigma))
+    g = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=p.dtype, device=p.device) / sigma) ** 2)
+    g = g / g.sum()
+    K = p.shape[1]
+    pad = F.pad(p, [0, 0] * (p.ndim - 2) + [r, r])
+    return sum(g[j] * pad[:, j:j + K] for j in range(2 * r + 1))
+
+# %% ../nbs/10_bins.ipynb #1378f77b
+def proposal_target(weights: Tensor,  # raw bin masses (N, K, H, W) from `dense_bin_weights`
+                    blur_sigma: float = BLUR_SIGMA,  # Gaussian blur along depth, in bins
+                    threshold: float = SUPPRESS,  # suppress masses below this (after the blur)
+                   ) -> Tensor:  # target distributions (N, K, H, W), each pixel sums to 1
+    "The paper's $\\bar P$: blur along depth, add the miss mass to the last bin, suppress small masses, L1-normalise."
+    w = weights.float()
+    p = complete_pdf(depth_blur(w, blur_sigma), w.sum(1, keepdim=True))
+    q = torch.where(p < threshold, torch.zeros_like(p), p)
+    s = q.sum(1, keepdim=True)
+    q = torch.where(s > 0, q, p)                                             # nothing above the threshold: keep the blur
+    return q / q.sum(1, keepdim=True).clamp(min=1e-12)

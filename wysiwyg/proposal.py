@@ -15,43 +15,13 @@ from fastcore.basics import patch
 from .cameras import FFHQ_NEAR, FFHQ_FAR
 from .files import atomic_write, data_dir
 from .scenes import training_scene
-from .bins import N_BINS, bin_edges, dense_bin_weights, complete_pdf
+from .bins import BLUR_SIGMA, proposal_target, N_BINS, bin_edges, dense_bin_weights, complete_pdf
 from .probe import render_probe
 
 # %% auto #0
-__all__ = ['BLUR_SIGMA', 'SUPPRESS', 'CHECKPOINT_FORMAT', 'TRAIN_COMMAND', 'depth_blur', 'proposal_target', 'sampler_loss',
-           'coverage_loss', 'ProposalConfig', 'probe_pdf', 'ProposalCNN', 'proposal_pdf', 'save_proposal',
-           'load_proposal', 'default_proposal', 'make_training_set', 'check_finite', 'train_proposal']
-
-# %% ../nbs/12_proposal.ipynb #58649f7e
-BLUR_SIGMA = 0.5  # Gaussian blur of the target along depth, in bins
-SUPPRESS = 5e-3   # target masses below this are set to 0 (the paper's Suppress_{<5e-3})
-
-# %% ../nbs/12_proposal.ipynb #e39e5095
-def depth_blur(p: Tensor,  # (N, K, ...) distributions over K bins
-               sigma: float,  # Gaussian standard deviation in bins (0: no blur)
-              ) -> Tensor:  # (N, K, ...) blurred along dim 1, zero padded
-    "Gaussian blur along the depth axis (dim 1)."
-    if sigma <= 0: return p
-    r = max(1, math.ceil(3 * sigma))
-    g = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=p.dtype, device=p.device) / sigma) ** 2)
-    g = g / g.sum()
-    K = p.shape[1]
-    pad = F.pad(p, [0, 0] * (p.ndim - 2) + [r, r])
-    return sum(g[j] * pad[:, j:j + K] for j in range(2 * r + 1))
-
-# %% ../nbs/12_proposal.ipynb #1378f77b
-def proposal_target(weights: Tensor,  # raw bin masses (N, K, H, W) from `dense_bin_weights`
-                    blur_sigma: float = BLUR_SIGMA,  # Gaussian blur along depth, in bins
-                    threshold: float = SUPPRESS,  # suppress masses below this (after the blur)
-                   ) -> Tensor:  # target distributions (N, K, H, W), each pixel sums to 1
-    "The paper's $\\bar P$: blur along depth, add the miss mass to the last bin, suppress small masses, L1-normalise."
-    w = weights.float()
-    p = complete_pdf(depth_blur(w, blur_sigma), w.sum(1, keepdim=True))
-    q = torch.where(p < threshold, torch.zeros_like(p), p)
-    s = q.sum(1, keepdim=True)
-    q = torch.where(s > 0, q, p)                                             # nothing above the threshold: keep the blur
-    return q / q.sum(1, keepdim=True).clamp(min=1e-12)
+__all__ = ['CHECKPOINT_FORMAT', 'TRAIN_COMMAND', 'sampler_loss', 'coverage_loss', 'ProposalConfig', 'probe_pdf', 'ProposalCNN',
+           'proposal_pdf', 'save_proposal', 'load_proposal', 'default_proposal', 'make_training_set', 'check_finite',
+           'train_proposal']
 
 # %% ../nbs/12_proposal.ipynb #d27c6b68
 def sampler_loss(logits: Tensor,  # predicted logits (N, K, H, W)
@@ -256,6 +226,7 @@ _CONFIG_RANGES = dict(n_bins=(N_BINS, N_BINS), factor=(1, 16), width=(1, 1024), 
 def _config_problem(cfg) -> str | None:
     "What is wrong with a checkpoint's config dict, before anything is allocated; None if it is sane."
     if not isinstance(cfg, dict): return f"config is {type(cfg).__name__}, not a dict"
+    cfg = {**asdict(ProposalConfig()), **cfg}                          # a field left out takes its default, as in loading
     for k, (lo, hi) in _CONFIG_RANGES.items():
         v = cfg.get(k)
         if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi): return f"config {k} = {v!r} is not an integer in [{lo}, {hi}]"
