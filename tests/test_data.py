@@ -1,6 +1,6 @@
 """Integration tests of wysiwyg.data: the `wysiwyg-dataset` console script end to end, atomic writes, and every
 bad-input case of `EG3DDataset` (each must raise `DatasetError` naming the file and the problem)."""
-import hashlib, io, json, os, shutil, signal, subprocess, sys, time, zipfile
+import hashlib, io, json, shutil, signal, subprocess, sys, time, zipfile
 from pathlib import Path
 
 import numpy as np

@@ -1,6 +1,5 @@
 """Bad inputs to the robust sampler (`wysiwyg.sampler`): each must raise a `ValueError` that says what is wrong,
 before any sample is drawn; plus the edge cases that must keep working (one bin, tau = 1, float64, leading dims)."""
-import math
 
 import pytest
 import torch
