@@ -56,16 +56,14 @@ def test_bad_checkpoint_on_the_command_line(tmp_path):
     assert not (tmp_path / 'b').exists()
 
 
-@pytest.mark.parametrize('lr, problem', [('inf', '--lr must be a positive finite number'),
-                                         ('nan', '--lr must be a positive finite number'),
-                                         ('-1', '--lr must be a positive finite number'),
-                                         ('1e30', 'training diverged at step')])
-def test_diverging_training_writes_nothing(tmp_path, lr, problem):
+def test_diverging_training_writes_nothing(tmp_path):
+    "A learning rate that is a number but far too large: the run stops at the step it diverges (bad --lr values: test_bad_inputs.py)."
+    lr, problem = '1e30', 'training diverged at step'
     out = tmp_path / 'p.pt'
     r = subprocess.run([str(BIN / 'wysiwyg-train-proposal'), '--out', str(out), '--steps', '3', '--res', '64',
                         '--scenes', '1', '--batch', '1', '--eval', '0', '--calibrate', '0', '--quiet', '--lr', lr],
                        capture_output=True, text=True, timeout=600)
-    assert r.returncode != 0 and problem in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert r.returncode == 1 and problem in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert not out.exists() and not list(tmp_path.glob('.*.tmp'))
 
 

@@ -1,7 +1,6 @@
-"The main job (`wysiwyg-demo`) end to end, as a user runs it, and its answers to bad arguments."
+"The main job (`wysiwyg-demo`) end to end, as a user runs it (its answers to bad arguments are in test_bad_inputs.py)."
 import json, os, shutil, subprocess, sys
 from pathlib import Path
-import pytest
 
 DEMO = shutil.which('wysiwyg-demo') or str(Path(sys.executable).parent / 'wysiwyg-demo')
 
@@ -23,15 +22,3 @@ def test_demo_end_to_end(tmp_path):
         by = {(r['sampler'], r['spp']): r for r in rows}
         for s in ('uniform', 'two_pass'): assert by[s, 32]['psnr'] > by[s, 8]['psnr']
     assert 'head: uniform@8' in r.stdout
-
-@pytest.mark.parametrize('args, message', [
-    (['--samples', '16,abc'], '--samples must be integers'),
-    (['--samples', '1'], '--samples must be integers >= 2'),
-    (['--res', '2'], '--res must be at least 4'),
-    (['--scenes', 'teapot', '--dataset_res', '16', '--dataset_n', '2', '--res', '8'], "unknown scene(s) ['teapot']"),
-])
-def test_demo_bad_arguments(tmp_path, args, message):
-    r = run('--out', str(tmp_path / 'demo'), *args, tmp_path=tmp_path)
-    assert r.returncode != 0
-    assert message in r.stderr, r.stderr
-    assert not (tmp_path / 'demo' / 'summary.json').exists()

@@ -1,65 +1,118 @@
-"""Fault injection: a full disk, a read-only folder and SIGKILL at random moments, five times each. Every
-pre-existing file stays byte-identical, every failure is one line naming the file, and no temporary file outlives
-the next run. Needs root (to mount small tmpfs folders); skipped elsewhere."""
-import hashlib, os, random, subprocess, sys, time
+"""Fault injection on every console script: a full disk, a read-only folder and SIGKILL at random moments, five times
+each. Every pre-existing file stays byte-identical, every failure is one line naming the file, and no temporary file
+outlives the next run. Needs root (to mount small tmpfs folders); skipped elsewhere."""
+import os, random, subprocess, time
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
+from test_safe_writes import BIN, SHIPPED, snapshot
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='mounting a small tmpfs needs root')
 
+# script -> (a tiny run, a run of minutes, given the output path; what it writes, relative to the output path)
+SCRIPTS = {
+    'wysiwyg-dataset': (lambda o: ['--out', o, '--n', '2', '--res', '8', '--quiet'],
+                        lambda o: ['--out', o, '--n', '2000', '--res', '32', '--quiet'], ['']),
+    'wysiwyg-train-proposal': (lambda o: ['--out', o, '--steps', '1', '--res', '64', '--scenes', '1', '--batch', '1',
+                                          '--eval', '0', '--calibrate', '0', '--quiet'],
+                               lambda o: ['--out', o, '--steps', '1000', '--res', '64', '--scenes', '4', '--eval', '0',
+                                          '--calibrate', '0', '--quiet'], ['']),
+    'wysiwyg-bench': (lambda o: ['sampler', '--out', o, '--res', '8', '--scenes', '1', '--budgets', '8', '--reference',
+                                 '16', '--device', 'cpu', '--proposal', SHIPPED],
+                      lambda o: ['sampler', '--out', o, '--res', '128', '--scenes', '4', '--device', 'cpu'],
+                      ['sampler.json', 'sampler.png']),
+    'wysiwyg-demo': (lambda o: ['--out', o, '--res', '8', '--samples', '4', '--reference', '16', '--dataset_res', '8',
+                                '--dataset_n', '2', '--scenes', 'sphere'],
+                     lambda o: ['--out', o, '--dataset_res', '32', '--dataset_n', '2000'],
+                     ['dataset.png', 'renders.png', 'errors.png', 'summary.json']),
+}
 
-def dataset(out, *extra, n=2, res=8):
-    return subprocess.run([str(BIN / 'wysiwyg-dataset'), '--out', str(out), '--n', str(n), '--res', str(res), '--quiet',
-                           *extra], capture_output=True, text=True, timeout=600)
+
+def run(script, args, data: Path, wait=True):
+    "Run a console script with its data folder at `data`; `wait=False` returns the running process."
+    cmd = [str(BIN / script), *map(str, args), '--overwrite']
+    env = dict(os.environ, WYSIWYG_DATA=str(data), OMP_NUM_THREADS='1')
+    if not wait: return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
-def sha(p: Path) -> str: return hashlib.sha256(p.read_bytes()).hexdigest()
+def plant_old_outputs(script, out: Path):
+    "Earlier results at every output of `script` (each must survive every failed run byte for byte)."
+    for name in SCRIPTS[script][2]:
+        p = out / name if name else out
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(f'an earlier {script} result: {name or out.name}'.encode())
+
+
+def temps(folder: Path) -> list: return sorted(str(p) for p in folder.rglob('.*.tmp'))
+
+
+def last_line(r) -> str: return r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ''
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    "A 256 KiB tmpfs holding a finished dataset (the file that must survive)."
+    "An 8 MiB tmpfs."
     mnt = tmp_path / 'small'; mnt.mkdir()
-    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', str(mnt)], capture_output=True).returncode:
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', str(mnt)], capture_output=True).returncode:
         pytest.skip('cannot mount tmpfs here')
-    try:
-        assert dataset(mnt / 'd.zip').returncode == 0
-        yield mnt
+    try: yield mnt
     finally: subprocess.run(['umount', '-l', str(mnt)])
 
 
-def test_disk_full_keeps_the_old_file(small_disk):
-    before = sha(small_disk / 'd.zip')
+def fill(folder: Path):
+    "Write a ballast file until the disk is full."
+    with open(folder / 'ballast', 'wb', buffering=0) as f:
+        try:
+            while True: f.write(b'\0' * 4096)
+        except OSError: pass
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_disk_full_keeps_the_old_files(small_disk, tmp_path, script):
+    tiny, _, _ = SCRIPTS[script]
+    out = small_disk / ('out' if SCRIPTS[script][2] != [''] else 'out.bin')
+    plant_old_outputs(script, out)
+    fill(small_disk)
+    before = snapshot(small_disk)
     for _ in range(5):
-        r = dataset(small_disk / 'd.zip', '--overwrite', n=400, res=32)
-        last = r.stderr.strip().splitlines()[-1]
-        assert r.returncode != 0 and 'd.zip: could not be written (No space left on device)' in last, r.stderr
+        r = run(script, tiny(out), tmp_path / 'data')
+        assert r.returncode == 1 and 'No space left on device' in last_line(r) and str(out) in last_line(r), r.stderr
         assert 'Traceback' not in r.stderr
-        assert sha(small_disk / 'd.zip') == before and sorted(p.name for p in small_disk.iterdir()) == ['d.zip']
+        assert snapshot(small_disk) == before                    # old results intact, no temporary file left
+    (small_disk / 'ballast').unlink()
+    assert run(script, tiny(out), tmp_path / 'data').returncode == 0 and not temps(small_disk)
 
 
-def test_read_only_folder_is_refused_before_work(small_disk):
-    before = sha(small_disk / 'd.zip')
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_read_only_folder_is_refused_before_work(small_disk, tmp_path, script):
+    _, long, _ = SCRIPTS[script]
+    out = small_disk / ('out' if SCRIPTS[script][2] != [''] else 'out.bin')
+    plant_old_outputs(script, out)
+    before = snapshot(small_disk)
     assert subprocess.run(['mount', '-o', 'remount,ro', str(small_disk)]).returncode == 0
-    for out in ['d.zip', 'new.zip'] * 2 + ['sub/new.zip']:
+    for target in [out, small_disk / 'new', out, small_disk / 'sub' / 'new', out]:
         t0 = time.perf_counter()
-        r = dataset(small_disk / out, '--overwrite', n=2000, res=64)
-        assert r.returncode != 0 and str(small_disk / out) in r.stderr.strip().splitlines()[-1], r.stderr
-        assert time.perf_counter() - t0 < 30                      # refused before rendering 2000 images
-    assert sha(small_disk / 'd.zip') == before
+        r = run(script, long(target), tmp_path / 'data')
+        assert r.returncode == 1 and str(target) in last_line(r) and 'Traceback' not in r.stderr, r.stderr
+        assert time.perf_counter() - t0 < 30                      # refused before the minutes of work
+    assert snapshot(small_disk) == before
 
 
-def test_sigkill_at_random_moments(tmp_path):
-    out = tmp_path / 'd.zip'
-    assert dataset(out).returncode == 0
-    before, rng = sha(out), random.Random(0)
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_sigkill_at_random_moments(tmp_path, script):
+    tiny, long, _ = SCRIPTS[script]
+    out, data = tmp_path / 'work' / 'out', tmp_path / 'data'
+    plant_old_outputs(script, out)
+    before, rng = snapshot(out.parent), random.Random(script)
     for _ in range(5):
-        p = subprocess.Popen([str(BIN / 'wysiwyg-dataset'), '--out', str(out), '--n', '2000', '--res', '32', '--quiet',
-                              '--overwrite'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 4.0))
+        p = run(script, long(out), data, wait=False)
+        time.sleep(rng.uniform(1.0, 8.0))
         p.kill(); p.wait(timeout=30)
-        assert sha(out) == before
-    assert dataset(out, '--overwrite', n=3).returncode == 0        # the next run cleans up what the killed ones left
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['d.zip']
+        after = snapshot(out.parent)
+        assert {k: after.get(k) for k in before} == before       # every earlier result byte-identical
+        assert all(k.name.endswith('.tmp') for k in after if k not in before)   # at most a temporary file added
+    r = run(script, tiny(out), data)                               # the next run cleans up what the killed ones left
+    assert r.returncode == 0, r.stderr
+    assert not temps(tmp_path)

@@ -87,18 +87,6 @@ def test_cli_replaces_atomically_and_a_kill_leaves_the_old_file(tmp_path):
     assert load_proposal(out).meta['steps'] == 3
 
 
-def test_cli_bad_arguments(tmp_path):
-    r = run_cli('--steps', 1)
-    assert r.returncode != 0 and '--out PATH is required' in r.stderr
-    r = run_cli('--out', tmp_path / 'x.pt', '--res', 30)
-    assert r.returncode != 0 and '--res must be' in r.stderr
-    r = run_cli('--out', tmp_path, *TINY)
-    assert r.returncode != 0 and 'is a folder' in r.stderr
-    r = run_cli('--out', tmp_path / 'x.pt', '--calibrate', -1)
-    assert r.returncode != 0 and '--calibrate must be >= 0' in r.stderr
-    assert not (tmp_path / 'x.pt').exists()
-
-
 # ------------------------------------------------------------------ loading: clear errors naming the file
 
 def test_load_missing(tmp_path):

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['FFHQ_RADIUS', 'FFHQ_LOOKAT', 'FFHQ_FOV_DEG', 'FFHQ_NEAR', 'FFHQ_FAR', 'BOX_SIZE', 'LABEL_TOL', 'make_label',
-           'split_label', 'fov_to_intrinsics', 'look_at_camera', 'label_problem', 'pixel_centres', 'generate_rays',
-           'ray_box_near_far', 'ray_sphere', 'sample_ffhq_poses', 'plot_cameras']
+           'split_label', 'fov_to_intrinsics', 'look_at_camera', 'label_problem', 'check_labels', 'pixel_centres',
+           'generate_rays', 'ray_box_near_far', 'ray_sphere', 'sample_ffhq_poses', 'plot_cameras']
 
 # %% ../nbs/01_cameras.ipynb #acb8372b
 import math
@@ -85,10 +85,52 @@ def look_at_camera(yaw, # radians; pi/2 faces the +z side of the head (tensor or
 # %% ../nbs/01_cameras.ipynb #20d5fb16
 LABEL_TOL = 1e-3  # how far a label's rotation may be from orthonormal, and its bottom row from [0, 0, 0, 1]
 
-def _aims_at_scene(centre, forward) -> bool:
-    "Does the ray from `centre` along `forward` pass within BOX_SIZE of the origin, in front of the camera?"
-    ahead = forward @ -centre
-    return bool(ahead > 0) and bool((centre + ahead * forward).norm() < BOX_SIZE)
+def _aims_at_scene(centre, # camera centres (N, 3)
+                   forward, # principal-ray directions (N, 3)
+                  ): # (N,) bool
+    "Does each ray from `centre` along `forward` pass within BOX_SIZE of the origin, in front of the camera?"
+    forward = F.normalize(forward, dim=-1)
+    ahead = (forward * -centre).sum(-1)
+    return (ahead > 0) & ((centre + ahead[:, None] * forward).norm(dim=-1) < BOX_SIZE)
+
+# %% ../nbs/01_cameras.ipynb #11c03ea7
+def _intrinsics_checks(K, # normalised intrinsics (N, 3, 3), float64
+                      ) -> list: # [(bad (N,) bool, what is wrong with label i)]
+    "Focal lengths positive, principal point inside the image, in fractions of the image side (EG3D's normalised intrinsics)."
+    fx, fy, cx, cy = K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]
+    pp = lambda i: f"has principal point ({float(cx[i]):.4g}, {float(cy[i]):.4g})"
+    return [((fx <= 0) | (fy <= 0), lambda i: f"has focal lengths fx={float(fx[i]):.4g}, fy={float(fy[i]):.4g}: both must be positive"),
+            ((cx > 1.5) | (cy > 1.5), lambda i: pp(i) + ": intrinsics look like pixel units; divide the first two rows "
+                                                "by the image size (EG3D labels are normalised)"),
+            (~((cx > 0) & (cx < 1) & (cy > 0) & (cy < 1)), lambda i: pp(i) + " outside the image (0..1)")]
+
+# %% ../nbs/01_cameras.ipynb #1bb01322
+def _pose_checks(M, # cam2world matrices (N, 4, 4), float64
+                ) -> list: # [(bad (N,) bool, what is wrong with label i)]
+    "A proper rotation, bottom row [0, 0, 0, 1], and a principal ray (camera +z) that points at the scene box."
+    R, centre, fwd, eye = M[:, :3, :3], M[:, :3, 3], M[:, :3, 2], torch.eye(4, dtype=M.dtype)
+    at, gl = _aims_at_scene(centre, fwd), _aims_at_scene(centre, -fwd)
+    return [((M[:, 3] - eye[3]).abs().amax(1) > LABEL_TOL,
+             lambda i: f"has cam2world bottom row {[round(x, 4) for x in M[i, 3].tolist()]}, not [0, 0, 0, 1]"),
+            ((R.mT @ R - eye[:3, :3]).abs().amax((1, 2)) > LABEL_TOL,
+             lambda i: "has a cam2world rotation that is not orthonormal (scaled or sheared): it must be a pure rotation"),
+            (torch.linalg.det(R) < 0, lambda i: "has a reflected cam2world rotation (determinant -1): flip the sign of one axis"),
+            (~at & gl, lambda i: "looks like OpenGL axes (y up, z backward): negate the y and z columns of the rotation "
+                                 "(labels use OpenCV axes: x right, y down, z forward)"),
+            (~at, lambda i: "has a principal ray that misses the scene box around the origin: is it a world2cam matrix? "
+                            "labels need cam2world")]
+
+# %% ../nbs/01_cameras.ipynb #0534831c
+def _first_problem(v, # EG3D labels (N, 25), float64
+                  ) -> tuple | None: # (index, what is wrong) of the first label that fails a check; None if all pass
+    "Run every check on all labels at once; only a failing label pays for its message."
+    finite = torch.isfinite(v.float()).all(1)                          # float32 is what the renderer will see
+    if not finite.all(): return int((~finite).nonzero()[0]), "has a value that is not finite as a float32 (inf, nan or beyond 3.4e38)"
+    checks = _intrinsics_checks(v[:, 16:].reshape(-1, 3, 3)) + _pose_checks(v[:, :16].reshape(-1, 4, 4))
+    bad = torch.stack([b for b, _ in checks]).any(0)
+    if not bad.any(): return None
+    i = int(bad.nonzero()[0])
+    return i, next(say(i) for b, say in checks if b[i])
 
 # %% ../nbs/01_cameras.ipynb #d3385f32
 def label_problem(c, # one EG3D label: 25 numbers
@@ -96,33 +138,16 @@ def label_problem(c, # one EG3D label: 25 numbers
     "Check one camera label: finite in float32, a proper rotation, bottom row [0, 0, 0, 1], sane intrinsics, OpenCV axes."
     v = torch.as_tensor(c, dtype=torch.float64).flatten()
     if v.numel() != 25: return f"has {v.numel()} numbers, not 25"
-    if not bool(torch.isfinite(v.float()).all()): return "has a value that is not finite as a float32 (inf, nan or beyond 3.4e38)"
-    M, K = v[:16].view(4, 4), v[16:].view(3, 3)
-    R, centre = M[:3, :3], M[:3, 3]
-    if (M[3] - torch.tensor([0., 0, 0, 1], dtype=v.dtype)).abs().max() > LABEL_TOL:
-        return f"has cam2world bottom row {[round(x, 4) for x in M[3].tolist()]}, not [0, 0, 0, 1]"
-    if (R.T @ R - torch.eye(3, dtype=v.dtype)).abs().max() > LABEL_TOL:
-        return "has a cam2world rotation that is not orthonormal (scaled or sheared): it must be a pure rotation"
-    if torch.linalg.det(R) < 0: return "has a reflected cam2world rotation (determinant -1): flip the sign of one axis"
-    return _intrinsics_problem(K) or _convention_problem(R, centre)
+    found = _first_problem(v[None])
+    return found and found[1]
 
-# %% ../nbs/01_cameras.ipynb #11c03ea7
-def _intrinsics_problem(K) -> str | None:
-    "Focal lengths positive, principal point inside the image, in fractions of the image side (EG3D's normalised intrinsics)."
-    fx, fy, cx, cy = K[0, 0].item(), K[1, 1].item(), K[0, 2].item(), K[1, 2].item()
-    if fx <= 0 or fy <= 0: return f"has focal lengths fx={fx:.4g}, fy={fy:.4g}: both must be positive"
-    if cx > 1.5 or cy > 1.5: return (f"has principal point ({cx:.4g}, {cy:.4g}): intrinsics look like pixel units; "
-                                     "divide the first two rows by the image size (EG3D labels are normalised)")
-    if not (0 < cx < 1 and 0 < cy < 1): return f"has principal point ({cx:.4g}, {cy:.4g}) outside the image (0..1)"
-    return None
-
-def _convention_problem(R, centre) -> str | None:
-    "The principal ray (camera +z) must point at the scene box around the origin."
-    if _aims_at_scene(centre, R[:, 2]): return None
-    if _aims_at_scene(centre, -R[:, 2]):
-        return ("looks like OpenGL axes (y up, z backward): negate the y and z columns of the rotation "
-                "(labels use OpenCV axes: x right, y down, z forward)")
-    return "has a principal ray that misses the scene box around the origin: is it a world2cam matrix? labels need cam2world"
+# %% ../nbs/01_cameras.ipynb #ee253da3
+def check_labels(c, # EG3D labels (..., 25)
+                ): # `c`, when every label is a sane camera
+    "Raise ValueError naming the first label that is not a sane camera, and what is wrong with it (see `label_problem`)."
+    found = _first_problem(torch.as_tensor(c).detach().to('cpu', torch.float64).reshape(-1, 25))
+    if found: raise ValueError(f"camera label {found[0]} {found[1]}")
+    return c
 
 # %% ../nbs/01_cameras.ipynb #510734b5
 def pixel_centres(resolution, # the image is resolution x resolution
@@ -138,7 +163,7 @@ def generate_rays(c, # EG3D labels (N, 25)
                   resolution, # the image is resolution x resolution
                  ): # origins, dirs: each (N, resolution**2, 3), unit dirs, row-major pixels
     "Per-pixel rays of cameras `c`, through the pixel centres."
-    cam2world, K = split_label(c)
+    cam2world, K = split_label(check_labels(c))
     if cam2world.ndim == 2: cam2world, K = cam2world[None], K[None]
     uv = pixel_centres(resolution, device=cam2world.device)[None]            # (1, M, 2)
     fx, fy, cx, cy, skew = (K[:, None, 0, 0], K[:, None, 1, 1], K[:, None, 0, 2], K[:, None, 1, 2], K[:, None, 0, 1])

@@ -16,8 +16,8 @@ from .data import EG3DDataset, default_dataset
 from .render import render_image, image_errors, psnr
 
 # %% auto #0
-__all__ = ['DEMO_OUTPUTS', 'demo_scenes', 'compare_samplers', 'dataset_sheet', 'renders_figure', 'errors_figure', 'run_demo',
-           'demo_report']
+__all__ = ['DEMO_OUTPUTS', 'demo_scenes', 'compare_samplers', 'dataset_sheet', 'renders_figure', 'errors_figure',
+           'pick_demo_scenes', 'run_demo', 'demo_report']
 
 # %% ../nbs/15_demo.ipynb #65edc7c2
 def demo_scenes(head_seed:int=0, # seed of the synthetic head
@@ -111,19 +111,21 @@ def errors_figure(results, # scene name -> (reference, images, rows) from `compa
     return fig
 
 # %% ../nbs/15_demo.ipynb #ea2ec03f
-def _demo_results(scenes, # names from `demo_scenes` (None: all)
+def pick_demo_scenes(names, # names from `demo_scenes` (None: all)
+                ) -> dict: # name -> (field, camera label (1, 25)), in the order given
+    "The named demo scenes; a ValueError naming any unknown one."
+    every = demo_scenes()
+    names = list(every) if names is None else list(names)
+    unknown = [s for s in names if s not in every]
+    if unknown: raise ValueError(f"unknown scene(s) {unknown}; choose from {list(every)}")
+    return {s: every[s] for s in names}
+
+def _demo_results(scenes:dict, # from `pick_demo_scenes`
                   resolution:int, budgets, reference_samples:int, # as in `compare_samplers`
                  ) -> dict: # scene name -> (reference, images, rows)
-    "`compare_samplers` on each named demo scene; a ValueError naming any unknown scene."
-    all_scenes = demo_scenes()
-    scenes = list(all_scenes) if scenes is None else list(scenes)
-    unknown = [s for s in scenes if s not in all_scenes]
-    if unknown: raise ValueError(f"unknown scene(s) {unknown}; choose from {list(all_scenes)}")
-    results = {}
-    for name in tqdm(scenes, desc='rendering scenes', unit='scene'):
-        field, c = all_scenes[name]
-        results[name] = compare_samplers(field, c, resolution, budgets, reference_samples)
-    return results
+    "`compare_samplers` on each scene, with a progress bar."
+    return {name: compare_samplers(field, c, resolution, budgets, reference_samples)
+            for name, (field, c) in tqdm(scenes.items(), desc='rendering scenes', unit='scene')}
 
 # %% ../nbs/15_demo.ipynb #cc648d62
 DEMO_OUTPUTS = ('dataset.png', 'renders.png', 'errors.png', 'summary.json')  # what the demo writes into its folder
@@ -138,7 +140,7 @@ def run_demo(out='out/demo', # output folder
              overwrite:bool=False, # may existing outputs be replaced?
             ) -> dict: # the summary written to out/summary.json
     "The main job: build the default dataset, render the demo scenes with both baseline samplers, write figures."
-    out = Path(out)
+    out, scenes = Path(out), pick_demo_scenes(scenes)                  # a typo is found before any work
     for name in DEMO_OUTPUTS: check_output(out / name, overwrite)        # before building or rendering anything
     t0 = time.perf_counter()
     data = default_dataset(dataset_resolution, dataset_size)

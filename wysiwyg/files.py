@@ -9,11 +9,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['OutputError', 'check_output', 'atomic_write', 'save_figure', 'data_dir']
+__all__ = ['OutputError', 'brief', 'check_output', 'atomic_write', 'save_figure', 'data_dir']
 
 # %% ../nbs/02_files.ipynb #cd7012b7
 class OutputError(OSError):
     "An output cannot be written where it was asked for; the message names the file and the problem."
+
+# %% ../nbs/02_files.ipynb #ae68c233
+def brief(e: BaseException, # any exception
+          n: int = 160, # most characters of its message kept
+         ) -> str: # 'Type: first sentence', on one line
+    "An exception in a few words, for a one-line message."
+    first = ' '.join(str(e).split()).split('. ')[0]
+    return f"{type(e).__name__}: {first[:n]}" if first else type(e).__name__
 
 # %% ../nbs/02_files.ipynb #f2262062
 def _kind(st: os.stat_result) -> str:
@@ -23,6 +31,14 @@ def _kind(st: os.stat_result) -> str:
         if test(st.st_mode): return name
     return 'a regular file' if stat.S_ISREG(st.st_mode) else 'not a regular file'
 
+# %% ../nbs/02_files.ipynb #917f54bd
+def _new_temp(path: Path, # the file that will be written
+             ) -> tuple: # (open file descriptor, temporary path) beside `path`
+    "Create `.<name>.<pid>.<random>.tmp` exclusively next to `path`; `OutputError` if its folder refuses."
+    try: fd, name = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+    except OSError as e: raise OutputError(f"{path}: cannot write in its folder {path.parent} ({e.strerror})") from None
+    return fd, Path(name)
+
 # %% ../nbs/02_files.ipynb #a27be6af
 def check_output(path, # the file a job will write
                  overwrite: bool = False, # may an existing regular file be replaced?
@@ -31,13 +47,17 @@ def check_output(path, # the file a job will write
     path = Path(path)
     try: st = os.lstat(path)
     except FileNotFoundError: st = None
+    except NotADirectoryError:
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path.parent)
+        raise OutputError(f"{path}: {blocker} is a file, not a folder") from None
     except OSError as e: raise OutputError(f"{path}: cannot be inspected ({e.strerror})") from None
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise OutputError(f"{path}: is {_kind(st)}; give the path of a file to write")
     if st is not None and not overwrite: raise OutputError(f"{path}: already exists; pass --overwrite (overwrite=True) to replace it")
     try: path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise OutputError(f"{path}: cannot make its folder {path.parent} ({e.strerror or e})") from None
-    if not os.access(path.parent, os.W_OK | os.X_OK): raise OutputError(f"{path}: its folder {path.parent} is not writable")
+    fd, probe = _new_temp(path)                                   # the folder really takes a new file
+    os.close(fd); probe.unlink()
     return path
 
 # %% ../nbs/02_files.ipynb #c7bd763a
@@ -48,9 +68,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 def _remove_stale_temps(path: Path):
-    "Delete temporary files of `path` left by writers that no longer run."
-    pat = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp")
-    for f in path.parent.glob(f'.{path.name}.*.tmp'):
+    "Delete the temporary files in `path`'s folder left by writers that no longer run (of any target: a killed job may have been writing another file)."
+    pat = re.compile(r"\..+\.(\d+)\.[a-z0-9_]{8}\.tmp")     # mkstemp adds 8 random characters
+    for f in path.parent.glob('.*.tmp'):
         m = pat.fullmatch(f.name)
         if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
             try: f.unlink()
@@ -69,10 +89,16 @@ def _signals_exit():
         for s, h in old.items(): signal.signal(s, h)
 
 # %% ../nbs/02_files.ipynb #664abea3
-def _commit(tmp: Path, path: Path, overwrite: bool):
-    "Give the finished temporary file the target's name (atomically)."
+def _identity(path: Path): # (device, inode, size, modification time) of what is at `path`; None if nothing
+    try: st = os.lstat(path)
+    except FileNotFoundError: return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+def _commit(tmp: Path, path: Path, overwrite: bool, before):
+    "Give the finished temporary file the target's name (atomically), unless another writer touched it since `before`."
     if overwrite:
         check_output(path, overwrite=True)
+        if _identity(path) != before: raise OutputError(f"{path}: was changed by another writer meanwhile; nothing replaced")
         os.replace(tmp, path); return
     try: os.link(tmp, path)
     except FileExistsError: raise OutputError(f"{path}: was created by another writer meanwhile; nothing replaced") from None
@@ -87,14 +113,14 @@ def atomic_write(path, # the file to write
     "Yield a fresh temporary path beside `path`; on success fsync it and give it `path`'s name, else delete it."
     path = check_output(path, overwrite)
     _remove_stale_temps(path)
-    fd, name = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
-    tmp = Path(name)
+    before = _identity(path)
+    fd, tmp = _new_temp(path)
     try:
         with _signals_exit():
             yield tmp
             with open(tmp, 'rb') as fh: os.fsync(fh.fileno())
             if os.lstat(tmp).st_ino != os.fstat(fd).st_ino: raise OutputError(f"{tmp}: was replaced while being written")
-            _commit(tmp, path, overwrite)
+            _commit(tmp, path, overwrite, before)
     except OutputError: raise
     except OSError as e: raise OutputError(f"{path}: could not be written ({e.strerror or e}); nothing replaced") from e
     finally:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
 from .cameras import FFHQ_NEAR, FFHQ_FAR
-from .files import atomic_write, data_dir
+from .files import atomic_write, brief, data_dir
 from .scenes import training_scene
 from .bins import BLUR_SIGMA, proposal_target, N_BINS, bin_edges, dense_bin_weights, complete_pdf
 from .probe import render_probe
@@ -204,7 +204,7 @@ def save_proposal(model: ProposalCNN,  # the network
     ck = dict(format=CHECKPOINT_FORMAT, config=asdict(model.cfg),
               state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
               meta={**model.meta, **meta})
-    with atomic_write(path, overwrite) as tmp: torch.save(ck, tmp)
+    with atomic_write(path, overwrite) as tmp, open(tmp, 'wb') as fh: torch.save(ck, fh)  # a file object: a full disk is an OSError
     return path
 
 # %% ../nbs/12_proposal.ipynb #fd4f1217
@@ -214,7 +214,7 @@ def _read_checkpoint(path: Path,  # the file
     "The dictionary in `path`; FileNotFoundError or ValueError, naming the file, if it is not a proposal checkpoint."
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such proposal checkpoint")
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise ValueError(f"{path}: not a readable proposal checkpoint ({type(e).__name__}: {e})") from None
+    except Exception as e: raise ValueError(f"{path}: not a readable proposal checkpoint ({brief(e)})") from None
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a proposal checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return ck
@@ -256,7 +256,7 @@ def load_proposal(path,  # a checkpoint written by `save_proposal`
     try:
         model = ProposalCNN(ProposalConfig(**{k: v for k, v in ck['config'].items() if k in known}))
         model.load_state_dict(ck['state_dict'])
-    except Exception as e: raise ValueError(f"{path}: proposal checkpoint does not match its config ({e})") from None
+    except Exception as e: raise ValueError(f"{path}: proposal checkpoint does not match its config ({brief(e)})") from None
     model.meta, model.path = ck.get('meta', {}), path
     return model.eval().to(map_location)
 
