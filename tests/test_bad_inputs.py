@@ -70,6 +70,8 @@ CASES = [
     ('bench reference 0', B, {'--reference': '0'}, 2, '--reference must be at least 2'),
     ('bench scenes 0', B, {'--scenes': '0'}, 2, '--scenes must be at least 1'),
     ('bench seed -1', B, {'--seed': '-1'}, 2, '--seed must be at least 0'),
+    ('bench methods unknown', B, {'--methods': 'two_pass,magic'}, 2, "--methods: unknown ['magic']"),
+    ('bench jitters 9', B, {'--jitters': '9'}, 2, '--jitters must be at most 8'),
     ('bench device bogus', B, {'--device': 'bogus'}, 2, "--device 'bogus' is not a device"),
     ('bench device missing gpu', B, {'--device': 'cuda:99'}, 2, '--device cuda:99: this machine has'),
     ('bench device tpu', B, {'--device': 'meta'}, 2, "--device 'meta': only cpu and cuda are supported"),

@@ -13,7 +13,7 @@ import torch
 from fastcore.script import call_parse, store_true
 from .data import make_synthetic_dataset
 from .proposal import load_proposal
-from .bench import ProposalRun, run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
+from .bench import BENCH_METHODS, ProposalRun, run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
 from .demo import pick_demo_scenes, run_demo, demo_report
 
 # %% ../nbs/24_cli.ipynb #525e0f71
@@ -140,11 +140,13 @@ def dataset_cli(out:str=None, # path of the .zip to write
 @call_parse
 def bench_cli(what:str, # the benchmark to run (only 'sampler' for now)
               res:int=128, # image side
-              scenes:int=4, # held-out scenes
+              scenes:int=8, # held-out scenes (half heads, half compositions)
               seed:int=0, # which held-out scenes
+              jitters:int=3, # jitter seeds per entry (mean and spread reported)
               out:str='out/bench', # output folder (sampler.json, sampler.png)
               budgets:str='8,12,16,20,24,28,32,48,96', # total samples per pixel, comma-separated
               reference:int=2048, # samples per ray of the dense reference
+              methods:str=','.join(BENCH_METHODS), # comma-separated methods to run
               proposal:str=None, # proposal checkpoint (default: the shipped data/proposal_<res>.pt)
               device:str=None, # cpu, cuda or cuda:N (default: cuda when available)
               overwrite:store_true=False, # replace existing sampler.json / sampler.png
@@ -154,14 +156,17 @@ def bench_cli(what:str, # the benchmark to run (only 'sampler' for now)
     with _reporting('wysiwyg-bench', debug):
         _need(what == 'sampler', f"unknown benchmark {what!r}; available: sampler")
         bs = _int_list('--budgets', budgets, 1)
+        ms = methods.split(',')
+        _need(set(ms) <= set(BENCH_METHODS), f"--methods: unknown {sorted(set(ms) - set(BENCH_METHODS))}; choose from {','.join(BENCH_METHODS)}")
         _need(res % 4 == 0, f"--res must be a multiple of 4, got {res}")
         _check_ranges(('--res', res, 8, 4096), ('--scenes', scenes, 1, 1000), ('--seed', seed, 0, SEED_MAX),
-                      ('--reference', reference, 2, 65536))
+                      ('--reference', reference, 2, 65536), ('--jitters', jitters, 1, 8))
         _need(proposal or res >= 64, f"--res {res} needs --proposal FILE: the shipped networks are trained at 64 or more "
                                      "(for example --proposal data/proposal_128.pt)")
         device = _device(device)
         model = load_proposal(proposal) if proposal else None
-        result = run_benchmark(out, res, scenes, seed, bs, reference, model, device=device, overwrite=overwrite)
+        result = run_benchmark(out, res, scenes, seed, bs, reference, model, device=device, overwrite=overwrite, jitters=jitters,
+                               methods=ms)
         print(benchmark_report(result, out))
 
 # %% ../nbs/24_cli.ipynb #67917579
@@ -173,7 +178,7 @@ def train_proposal_cli(out: str = None,  # checkpoint to write (atomically)
                        scenes: int = 256,  # training scenes (one 64x64 target patch each)
                        batch: int = 8,  # crops per step
                        lr: float = 2e-3,  # peak learning rate
-                       eval: int = 8,  # held-out benchmark scenes to evaluate on (0: none)
+                       eval: int = 8,  # validation scenes to evaluate on (0: none)
                        calibrate: int = 4,  # validation scenes to calibrate tau on (0: none; the paper's 0.98 is used)
                        calibrate_ref: int = 1024,  # samples per ray of the calibration references
                        threads: int = 1,  # torch CPU threads (0: leave torch's default)
