@@ -55,6 +55,7 @@ CASES = [
     ('train scenes huge', T, {'--scenes': str(10 ** 9)}, 2, '--scenes must be at most 100000'),
     ('train calibrate -1', T, {'--calibrate': '-1'}, 2, '--calibrate must be at least 0'),
     ('train calibrate_ref 1', T, {'--calibrate_ref': '1'}, 2, '--calibrate_ref must be at least 2'),
+    ('train calibrate_spp 12', T, {'--calibrate_spp': '12'}, 2, '--calibrate_spp must lie in [13, 1000]'),
     ('train seed -1', T, {'--seed': '-1'}, 2, '--seed must be at least 0'),
     ('train out a folder', T, {'--out': 'adir'}, 1, 'adir: is a folder'),
     ('train out ends with a slash', T, {'--out': 'adir/'}, 2, "--out adir/: ends with '/'"),

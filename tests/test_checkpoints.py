@@ -37,6 +37,8 @@ CASES = [
     ('tau 5', lambda ck: ck['meta'].update(tau=5), 'meta tau = 5'),
     ('tau a string', lambda ck: ck['meta'].update(tau='abc'), "meta tau = 'abc'"),
     ('tau 0', lambda ck: ck['meta'].update(tau=0.0), 'meta tau = 0.0'),
+    ('hard fraction 2', lambda ck: ck['meta'].update(hard_fraction=2), 'meta hard_fraction = 2'),
+    ('full layers too many', lambda ck: ck['config'].update(n_full=99), 'config n_full = 99'),
     ('wrong format tag', lambda ck: ck.update(format='other'), 'not a proposal checkpoint'),
 ]
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_sampler.ipynb #8f91dc66
 from __future__ import annotations
-import math, operator
+import math, operator, statistics
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -14,8 +14,9 @@ from .bins import PROBE_SAMPLES, N_BINS, bin_edges
 from .probe import render_probe
 
 # %% auto #0
-__all__ = ['DEFAULT_TAU', 'top_p_mask', 'robust_depths', 'adaptive_budget', 'proposal_tau', 'probe_spp', 'render_wysiwyg',
-           'wysiwyg_base_budget', 'calibrate_tau']
+__all__ = ['DEFAULT_TAU', 'DEFAULT_HARD_FRACTION', 'CALIBRATION_TAUS', 'CALIBRATION_HARD_FRACTIONS', 'top_p_mask',
+           'robust_depths', 'adaptive_budget', 'proposal_tau', 'proposal_hard_fraction', 'probe_spp', 'render_wysiwyg',
+           'wysiwyg_base_budget', 'calibrate_sampler']
 
 # %% ../nbs/13_sampler.ipynb #f759e86d
 def _check_pdf(pdf, name='pdf'):
@@ -223,12 +224,17 @@ def _pad_samples(k, v, S):
 
 # %% ../nbs/13_sampler.ipynb #c6ec001f
 DEFAULT_TAU = 0.98  # the paper's top-p mass; a trained proposal may carry its own, calibrated one in `meta['tau']`
+DEFAULT_HARD_FRACTION = 0.1  # the paper's share of rays with a doubled budget; calibrated ones live in `meta['hard_fraction']`
 
 def proposal_tau(proposal,  # a proposal callable, e.g. a `ProposalCNN` loaded from a checkpoint
                 ) -> float:  # its calibrated `meta['tau']`, else `DEFAULT_TAU`
-    "The top-p mass to use with `proposal` (see `calibrate_tau`)."
-    meta = getattr(proposal, 'meta', {})                          # a plain function has none
-    return float(meta.get('tau', DEFAULT_TAU))
+    "The top-p mass to use with `proposal` (see `calibrate_sampler`)."
+    return float(getattr(proposal, 'meta', {}).get('tau', DEFAULT_TAU))    # a plain function has no meta
+
+def proposal_hard_fraction(proposal,  # a proposal callable
+                          ) -> float:  # its calibrated `meta['hard_fraction']`, else `DEFAULT_HARD_FRACTION`
+    "The share of rays that get twice the base budget with `proposal` (see `calibrate_sampler`)."
+    return float(getattr(proposal, 'meta', {}).get('hard_fraction', DEFAULT_HARD_FRACTION))
 
 # %% ../nbs/13_sampler.ipynb #fd700921
 def probe_spp(factor: int = 4,  # probe downsampling
@@ -294,7 +300,7 @@ def render_wysiwyg(field,  # a `wysiwyg.fields.Field`, one scene per batch row (
                    generator: torch.Generator | None = None,  # for reproducible jitter (on the rays' device)
                    chunk: int = 2 ** 18,  # max points per field call
                    normals: bool = True,  # compute normals (autograd of field.sdf)
-                   hard_fraction: float = 0.1,  # fraction of rays per image that get 2 * budget
+                   hard_fraction: float | None = None,  # fraction of rays per image that get 2 * budget (None: the network's)
                    factor: int | None = None,  # probe downsampling; default proposal.cfg.factor, else 4
                    probe: dict | None = None,  # a precomputed `render_probe` output (e.g. with gradients, for L_dec)
                    return_pdf: bool = False,  # also return 'pdf' (N, H, W, 191)
@@ -304,6 +310,7 @@ def render_wysiwyg(field,  # a `wysiwyg.fields.Field`, one scene per batch row (
     factor = factor or _probe_factor(proposal)
     budget = _check_count(budget, 'budget')
     tau = _check_tau(proposal_tau(proposal) if tau is None else tau)
+    hard_fraction = proposal_hard_fraction(proposal) if hard_fraction is None else hard_fraction
     if resolution % factor: raise ValueError(f"resolution {resolution} must be a multiple of the probe factor {factor}")
     N, R = c.shape[0], resolution * resolution
     if probe is None:
@@ -329,36 +336,52 @@ def wysiwyg_base_budget(total_spp: float,  # total samples per pixel, probe incl
     return base if base >= 1 else None
 
 # %% ../nbs/13_sampler.ipynb #de631b49
-def _tau_row(proposal,  # a proposal callable
-            scenes: list,  # [(field, c (1, 25)), ...]
-            references: list,  # one dense reference render per scene
-            tau: float,  # the candidate
-            budget: int,  # base budget of the renders
-            seed: int,  # jitter of scene i: a generator seeded seed + i
-           ) -> dict:  # {tau, psnr, depth_mae}, means over the scenes
-    "Mean PSNR and depth error of `render_wysiwyg` over the scenes at one tau."
-    errs = []
-    for i, ((f, c), ref) in enumerate(zip(scenes, references)):
-        g = torch.Generator(torch.as_tensor(c).device).manual_seed(seed + i)
-        with torch.no_grad():
-            img = render_wysiwyg(f, c, ref['rgb'].shape[-2], proposal, budget=budget, tau=tau, normals=False, generator=g)
-        errs.append(image_errors(img, ref))
-    return dict(tau=tau, psnr=sum(e['psnr'] for e in errs) / len(errs),
-                depth_mae=sum(e['depth_mae'] for e in errs) / len(errs))
+def _grid_row(proposal,  # a proposal callable
+              scenes: list,  # [(field, c (1, 25)), ...]
+              references: list,  # one dense reference render per scene
+              tau: float,  # the candidate top-p mass
+              hard_fraction: float,  # the candidate share of doubled rays
+              total_spp: float,  # samples per pixel to spend, probe included
+              seeds: int,  # jitter seeds: scene i of seed s uses a generator seeded seed0 + 1000 s + i
+              seed0: int,  # first jitter seed
+             ) -> dict | None:  # tau, hard_fraction, budget, spp, psnr, psnr_std (over seeds), depth_mae; None if no base budget
+    "Mean PSNR and depth error of `render_wysiwyg` over scenes and seeds at one operating point."
+    base = wysiwyg_base_budget(total_spp, probe_spp(_probe_factor(proposal)), hard_fraction)
+    if base is None: return None
+    runs = []
+    for s in range(seeds):
+        for i, ((f, c), ref) in enumerate(zip(scenes, references)):
+            g = torch.Generator(torch.as_tensor(c).device).manual_seed(seed0 + 1000 * s + i)
+            with torch.no_grad():
+                img = render_wysiwyg(f, c, ref['rgb'].shape[-2], proposal, budget=base, tau=tau, hard_fraction=hard_fraction,
+                                     normals=False, generator=g)
+            runs.append((s, image_errors(img, ref), img['samples_per_pixel']))
+    per_seed = [statistics.mean(e['psnr'] for s, e, _ in runs if s == k) for k in range(seeds)]
+    return dict(tau=tau, hard_fraction=hard_fraction, budget=base, spp=statistics.mean(n for *_, n in runs),
+                psnr=statistics.mean(per_seed), psnr_std=statistics.pstdev(per_seed),
+                depth_mae=statistics.mean(e['depth_mae'] for _, e, _ in runs))
 
 # %% ../nbs/13_sampler.ipynb #425014f5
-def calibrate_tau(proposal,  # a proposal callable, e.g. a `ProposalCNN`
-                  scenes: list,  # [(field, c (1, 25)), ...], e.g. `validation_scenes(4)`
-                  references: list,  # one dense reference render per scene (`render_image`), at the resolution to calibrate
-                  taus=(0.98, 0.99, 0.995, 0.998, 0.999),  # candidates
-                  budget: int = 18,  # base budget of the renders (18: 31.8 samples per pixel with the probe)
-                  seed: int = 0,  # jitter of scene i: torch.Generator seeded seed + i (the same for every tau)
-                 ) -> dict:  # tau (the best), budget, scenes, table [{tau, psnr, depth_mae}, ...]
-    "Mean PSNR and depth error of `render_wysiwyg` at each candidate tau; the best tau is the one with the highest PSNR."
+CALIBRATION_TAUS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)  # the default grid of top-p masses
+CALIBRATION_HARD_FRACTIONS = (0.0, 0.1, 0.25, 0.5)  # and of shares of doubled rays
+
+def calibrate_sampler(proposal,  # a proposal callable, e.g. a `ProposalCNN`
+                      scenes: list,  # [(field, c (1, 25)), ...], e.g. `validation_scenes(4)`
+                      references: list,  # one dense reference render per scene (`render_image`), at the resolution to calibrate
+                      total_spp: float = 20,  # samples per pixel to spend, probe included
+                      taus=CALIBRATION_TAUS,  # candidate top-p masses
+                      hard_fractions=CALIBRATION_HARD_FRACTIONS,  # candidate shares of doubled rays
+                      seeds: int = 3,  # jitter seeds per scene
+                      seed: int = 0,  # the first jitter seed
+                     ) -> dict:  # tau, hard_fraction, budget (of the best), total_spp, scenes, seeds, inside, table
+    "The (tau, hard_fraction) with the best mean PSNR of `render_wysiwyg` at `total_spp`, over scenes and jitter seeds."
     if not scenes or len(scenes) != len(references):
         raise ValueError(f"need one reference per scene and at least one scene, got {len(scenes)} scenes, {len(references)} references")
-    taus = [_check_tau(t) for t in taus]
-    if not taus: raise ValueError("taus is empty: give at least one candidate")
-    table = [_tau_row(proposal, scenes, references, tau, budget, seed) for tau in taus]
+    taus, hfs = [_check_tau(t) for t in taus], [_check_fraction(h) for h in hard_fractions]
+    if not taus or not hfs: raise ValueError("taus and hard_fractions need at least one candidate each")
+    table = [r for t in taus for h in hfs if (r := _grid_row(proposal, scenes, references, t, h, total_spp, seeds, seed))]
+    if not table: raise ValueError(f"a total of {total_spp} samples per pixel leaves no base budget beside the probe")
     best = max(table, key=lambda r: r['psnr'])
-    return dict(tau=best['tau'], budget=budget, scenes=len(scenes), table=table)
+    inside = best['tau'] in (*taus[1:-1], 1.0) and best['hard_fraction'] in (0.0, *hfs[:-1]) or len(table) == 1
+    return dict(tau=best['tau'], hard_fraction=best['hard_fraction'], budget=best['budget'], total_spp=total_spp,
+                scenes=len(scenes), seeds=seeds, inside=inside, table=table)
