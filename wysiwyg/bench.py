@@ -226,8 +226,8 @@ def sampler_figure(result:dict, # from `benchmark_sampler`
     axs[0, 0].set(ylabel='PSNR vs reference (dB)', title='all scenes'); axs[0, 1].set(yscale='log', ylabel='depth MAE')
     for ax, (kind, k) in zip(axs[1], kinds.items()):
         _curves(ax, {m: k['methods'][m] for m in ('two_pass', 'wysiwyg') if m in k['methods']}, 'psnr', k['summary'].get('two_pass_96'), True)
-        ax.set(ylabel='PSNR (dB)', title=f"{k['n_scenes']} {kind} scene(s): wysiwyg matches at {k['matching_spp'] or 'no budget'}"
-               + (' spp' if k['matching_spp'] else ''))
+        match = f"wysiwyg matches at {k['matching_spp']:.1f} spp" if k['matching_spp'] else 'no wysiwyg budget matches'
+        ax.set(ylabel='PSNR (dB)', title=f"{k['n_scenes']} {kind} scene(s): {match}")
     for ax in axs.flat[2 + len(kinds):]: ax.axis('off')
     axs[0, 0].legend(fontsize=8)
     fig.suptitle(f"{result['n_scenes']} held-out scenes at {result['resolution']}^2, {result['jitters']} jitter seeds, reference "

@@ -105,6 +105,12 @@ def _commit(tmp: Path, path: Path, overwrite: bool, before):
     except OSError: check_output(path); os.replace(tmp, path); return   # no hard links here (some file systems)
     os.unlink(tmp)
 
+# %% ../nbs/02_files.ipynb #648403e3
+def _umask() -> int:
+    "The process's file-creation mask."
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 # %% ../nbs/02_files.ipynb #296d7fe1
 @contextmanager
 def atomic_write(path, # the file to write
@@ -115,6 +121,7 @@ def atomic_write(path, # the file to write
     _remove_stale_temps(path)
     before = _identity(path)
     fd, tmp = _new_temp(path)
+    os.fchmod(fd, 0o666 & ~_umask())                               # mkstemp makes 0600; a result is an ordinary file
     try:
         with _signals_exit():
             yield tmp
