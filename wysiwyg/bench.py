@@ -4,17 +4,13 @@
 
 # %% ../nbs/15_bench.ipynb #beb91634
 from __future__ import annotations
-import json, math, os, statistics, time
+import json, statistics, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .cameras import look_at_camera
 from .files import atomic_write, check_output, save_figure
-from .shapes import sphere_field, box_field, composition_field
-from .heads import head_field, random_head_params
-from .data import EG3DDataset, default_dataset
 from .scenes import benchmark_scenes, validation_scenes
 from .render import render_image, image_errors, psnr
 from .bins import dense_bin_weights, complete_pdf

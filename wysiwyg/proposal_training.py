@@ -201,10 +201,11 @@ def train_proposal(cfg: ProposalConfig | None = None,  # network sizes (default:
     "Train a proposal network on analytic scenes (CPU-friendly: a cached set of probe crops and target patches)."
     cfg = cfg or ProposalConfig()
     t0 = time.perf_counter()
-    if data is None: data = make_training_set(n_scenes, resolution, cfg.factor, halo=probe_halo(cfg), seed=seed, progress=progress, device=device)
+    halo = probe_halo(cfg)                                               # measured once: it builds a network
+    if data is None: data = make_training_set(n_scenes, resolution, cfg.factor, halo=halo, seed=seed, progress=progress, device=device)
     t_data = time.perf_counter() - t0
     if data['factor'] != cfg.factor: raise ValueError(f"the training set was made with factor {data['factor']}, the network has {cfg.factor}")
-    if data['halo'] < probe_halo(cfg): raise ValueError(f"the training set's halo of {data['halo']} probe pixels is smaller than the network's reach ({probe_halo(cfg)})")
+    if data['halo'] < halo: raise ValueError(f"the training set's halo of {data['halo']} probe pixels is smaller than the network's reach ({halo})")
     target = _training_targets(data['masses'], blur_sigma)
     torch.manual_seed(seed)
     model = ProposalCNN(cfg).to(device)
