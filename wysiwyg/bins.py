@@ -130,6 +130,15 @@ def _may_hit(s: Tensor,  # SDF at consecutive edges (N, R, E)
     mid, half = 0.5 * (s[..., 1:] + s[..., :-1]), 0.5 * lipschitz * widths
     return ((mid - half) < m) & ((mid + half) > -m) & ((tau.cumsum(-1) - tau) < opaque), tau
 
+# %% ../nbs/10_bins.ipynb #20d42d94
+def _local_slope(s: Tensor,  # SDF at every bin edge (N, R, K + 1)
+                 widths: Tensor,  # bin widths (K,)
+                 safety: float = 2.,  # factor over the steepest measured slope
+                ) -> Tensor:  # (N, R, K) a bound on |d sdf / dt| inside each bin
+    "A per-bin Lipschitz bound measured from the edges: `safety` x the steepest of the bin and its neighbours."
+    g = (s.diff(dim=-1) / widths).abs()
+    return safety * F.max_pool1d(g.reshape(-1, 1, g.shape[-1]), 3, 1, 1).reshape(g.shape)
+
 # %% ../nbs/10_bins.ipynb #ace78a1f
 def _interp_edges(s0: Tensor,  # SDF at the coarse edges (N, R, C + 1)
                   b0: Tensor,  # beta at the coarse edges (N, R, C + 1)
@@ -205,7 +214,7 @@ def dense_bin_weights(field,  # a `wysiwyg.fields.Field`, one scene per batch ro
                       far: float = FFHQ_FAR,  # last bin edge
                       n_bins: int = N_BINS,  # number of bins
                       margin: float = 10.,  # look closer where |sdf| may be below margin * beta
-                      lipschitz: float = 2.,  # assumed bound on |d sdf / dt| along a ray
+                      lipschitz: float | None = 2.,  # bound on |d sdf / dt| along a ray (None: measured, every edge evaluated)
                       coarse: int = 4,  # first pass: the SDF at every `coarse`-th bin edge
                       opaque: float = 30.,  # skip what lies behind this much optical depth
                       chunk: int = 2 ** 18,  # max points per field call
@@ -216,15 +225,17 @@ def dense_bin_weights(field,  # a `wysiwyg.fields.Field`, one scene per batch ro
     dev = d.device
     edges = bin_edges(near, far, n_bins, device=dev).to(d.dtype)
     K, width = n_bins, edges.diff()
+    measured = lipschitz is None                      # no bound to skip edges with: evaluate them all, measure slopes
     # 1. the SDF at every `coarse`-th edge (and the last); which segments need all their edges
-    ci = torch.unique(torch.cat([torch.arange(0, K + 1, coarse, device=dev), torch.tensor([K], device=dev)]))
-    s0, b0 = _geometry_at(field, o, d, torch.arange(R, device=dev).expand(N, R), edges[ci].expand(N, R, -1), chunk)
-    m = margin * b0.amax(-1, keepdim=True)
-    flag, _ = _may_hit(s0, b0, edges[ci].diff(), m, lipschitz, opaque)                  # (N, R, C)
-    # 2. every edge: linear interpolation of the coarse values, the true values inside flagged segments
-    s, b = _fill_segments(field, o, d, edges, ci, flag, *_interp_edges(s0, b0, ci, edges), coarse, chunk)
+    ci = torch.unique(torch.cat([torch.arange(0, K + 1, 1 if measured else coarse, device=dev), torch.tensor([K], device=dev)]))
+    s, b = _geometry_at(field, o, d, torch.arange(R, device=dev).expand(N, R), edges[ci].expand(N, R, -1), chunk)
+    m = margin * b.amax(-1, keepdim=True)
+    if not measured:
+        flag, _ = _may_hit(s, b, edges[ci].diff(), m, lipschitz, opaque)                # (N, R, C)
+        # 2. every edge: linear interpolation of the coarse values, the true values inside flagged segments
+        s, b = _fill_segments(field, o, d, edges, ci, flag, *_interp_edges(s, b, ci, edges), coarse, chunk)
     # 3. bins where the surface may be: `oversample` linear pieces each
-    refine, tau = _may_hit(s, b, width, m, lipschitz, opaque)                            # (N, R, K)
+    refine, tau = _may_hit(s, b, width, m, _local_slope(s, width) if measured else lipschitz, opaque)   # (N, R, K)
     tau = _refine_bins(field, o, d, edges, s, b, tau, refine, oversample, chunk)
     # 4. masses
     return bin_weights(tau).transpose(1, 2).reshape(N, K, ph, pw)

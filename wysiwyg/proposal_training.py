@@ -16,7 +16,7 @@ from .probe import render_probe
 from .proposal import ProposalConfig, ProposalCNN, sampler_loss, coverage_loss
 
 # %% auto #0
-__all__ = ['receptive_radius', 'probe_halo', 'make_training_set', 'check_finite', 'train_proposal']
+__all__ = ['receptive_radius', 'probe_halo', 'make_training_set', 'check_finite', 'train_proposal', 'online_step']
 
 # %% ../nbs/14_proposal_training.ipynb #2e298388
 def _patch_corner(opacity: Tensor,  # (h, w) probe opacity
@@ -58,9 +58,20 @@ def receptive_radius(cfg: ProposalConfig, # the network's sizes
     return float(torch.maximum((rows - centre).abs(), (cols - centre).abs()).max())
 
 # %% ../nbs/14_proposal_training.ipynb #0b0153a2
+_HALOS = {}  # measured halos, by configuration: measuring builds a network
+
 def probe_halo(cfg: ProposalConfig) -> int: # probe pixels of context a training crop needs around its patch
     "The halo that covers the receptive field of the network with sizes `cfg`."
-    return math.ceil(receptive_radius(cfg) / cfg.factor)
+    key = tuple(asdict(cfg).items())
+    if key not in _HALOS: _HALOS[key] = math.ceil(receptive_radius(cfg) / cfg.factor)
+    return _HALOS[key]
+
+# %% ../nbs/14_proposal_training.ipynb #5c7717b9
+def _probe_depth(weights: Tensor,  # probe weights (N, K, h, w)
+                ) -> Tensor:  # (N, h, w) expected depth of the probe's mass, in bins
+    "The probe's surface depth, in bins (0 where it sees nothing)."
+    k = torch.arange(weights.shape[1], dtype=weights.dtype, device=weights.device)[:, None, None]
+    return (weights * k).sum(1) / weights.sum(1).clamp(min=1e-6)
 
 # %% ../nbs/14_proposal_training.ipynb #f8bf8018
 def _scene_patch(field,  # the scene, one batch row
@@ -76,9 +87,7 @@ def _scene_patch(field,  # the scene, one batch row
     t0 = time.perf_counter()
     pr = {k: v.cpu() for k, v in render_probe(field, c, resolution, factor).items()}
     t1 = time.perf_counter()
-    wts = pr['weights'][0]
-    depth = (wts * torch.arange(wts.shape[0])[:, None, None]).sum(0) / wts.sum(0).clamp(min=1e-6)   # in bins
-    r, cc = _patch_corner(pr['opacity'][0, 0], depth, pp, g)
+    r, cc = _patch_corner(pr['opacity'][0, 0], _probe_depth(pr['weights'])[0], pp, g)
     m = dense_bin_weights(field, c, resolution, (r * factor, cc * factor, patch)).cpu()
     t2 = time.perf_counter()
     crops = {k: _crop(pr[k], r, cc, pp, halo) for k in ('weights', 'rgb', 'dirs', 'opacity')}
@@ -130,23 +139,25 @@ def _training_targets(masses: Tensor,  # (n, K, p, p) raw masses of the training
                       for i in range(0, len(masses), 64)])
 
 # %% ../nbs/14_proposal_training.ipynb #269ad7ee
-def _train_step(model,  # the network, in training mode
-                opt,  # its optimiser
-                data: dict,  # from `make_training_set`
-                target: Tensor,  # (n, K, p, p) float16 targets
-                idx: Tensor,  # (b,) the crops of this step
-                crop: int,  # full-resolution pixels of halo to drop on each side
-                coverage: float,  # weight of `coverage_loss` (0: none)
-                device,  # where the batch goes
-               ) -> Tensor:  # the batch's cross-entropy (before the step)
-    "One optimiser step on the crops `idx`."
-    probe = {k: data[k][idx].to(device) for k in ('weights', 'rgb', 'dirs', 'opacity')}
-    logits = model(probe, crop=crop)                           # the patch, without the halo
-    ls = F.log_softmax(logits, 1)                              # shared by both terms (log_softmax is idempotent)
-    ce = sampler_loss(ls, target[idx].to(device).float())
-    loss = ce + coverage * coverage_loss(ls, data['masses'][idx].to(device)) if coverage else ce
+def _fit(model,  # the network, in training mode
+         opt,  # its optimiser
+         probe: dict,  # probe crops weights/rgb/dirs/opacity (b, C, p + 2 halo, p + 2 halo)
+         crop: int,  # full-resolution pixels of halo to drop on each side
+         target: Tensor,  # (b, K, p, p) targets
+         masses: Tensor,  # (b, K, p, p) raw masses (for the coverage term)
+         coverage: float,  # weight of `coverage_loss` (0: none)
+        ) -> Tensor:  # the batch's cross-entropy (before the step)
+    "One optimiser step of the cross-entropy (plus coverage) on a batch of probe crops."
+    ls = F.log_softmax(model(probe, crop=crop), 1)              # the patch, without the halo
+    ce = sampler_loss(ls, target.float())
+    loss = ce + coverage * coverage_loss(ls, masses) if coverage else ce
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    return ce
+    return ce.detach()
+
+def _train_step(model, opt, data: dict, target: Tensor, idx: Tensor, crop: int, coverage: float, device) -> Tensor:
+    "`_fit` on the crops `idx` of a set from `make_training_set`."
+    probe = {k: data[k][idx].to(device) for k in ('weights', 'rgb', 'dirs', 'opacity')}
+    return _fit(model, opt, probe, crop, target[idx].to(device), data['masses'][idx].to(device), coverage)
 
 # %% ../nbs/14_proposal_training.ipynb #23991a44
 def check_finite(model: nn.Module, # the network being trained
@@ -216,3 +227,26 @@ def train_proposal(cfg: ProposalConfig | None = None,  # network sizes (default:
                       blur_sigma=blur_sigma, coverage=coverage, halo=data['halo'], history=history,
                       seconds=dict(data=t_data, train=time.perf_counter() - t1, **{f'data_{k}': v for k, v in data['seconds'].items()}))
     return model
+
+# %% ../nbs/14_proposal_training.ipynb #127fadc0
+def online_step(proposal: ProposalCNN,  # the network, in training mode
+                opt,  # its optimiser
+                field,  # the scenes just rendered, one per batch row (e.g. the generator's triplanes)
+                c: Tensor,  # their cameras (N, 25)
+                probe: dict,  # the probe of that render (`render_probe`), reused; detached here
+                resolution: int,  # full image side of the render
+                patch: int = 32,  # side of the supervised patch, a multiple of the probe factor
+                generator: torch.Generator | None = None,  # draws the patch position
+                blur_sigma: float = BLUR_SIGMA,  # target blur along depth, in bins
+                coverage: float = 1.0,  # weight of `coverage_loss`
+                lipschitz: float | None = None,  # for `dense_bin_weights` (None: measured; a generator's SDF has no bound)
+               ) -> Tensor:  # the cross-entropy before the step (detached)
+    "One L_sampler step during GAN training: the proposal on a crop of the render's probe against a dense target of that patch."
+    f, halo = proposal.cfg.factor, probe_halo(proposal.cfg)
+    if patch % f or patch > resolution: raise ValueError(f"patch {patch} must be a multiple of the probe factor {f} and at most {resolution}")
+    pr = {k: probe[k].detach() for k in ('weights', 'rgb', 'dirs', 'opacity')}
+    r, cc = _patch_corner(pr['opacity'][:, 0].mean(0), _probe_depth(pr['weights']).mean(0), patch // f, generator)
+    with torch.no_grad():
+        masses = dense_bin_weights(field, c, resolution, (r * f, cc * f, patch), lipschitz=lipschitz)
+        crops = {k: _crop(v, r, cc, patch // f, halo) for k, v in pr.items()}
+    return _fit(proposal, opt, crops, halo * f, proposal_target(masses, blur_sigma), masses, coverage)

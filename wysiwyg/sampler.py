@@ -139,16 +139,16 @@ def _sample_widths(e: Tensor,  # (M, K+1) bin edges
     return t, w
 
 # %% ../nbs/13_sampler.ipynb #49d2484f
-def _robust(pdf, edges, n_samples, tau=0.98, filter=True, stratify=True, generator=None):
+def _robust(pdf, edges, n_samples, tau=0.98, filter=True, stratify=True, generator=None, u=None, trusted=False):
     "robust_depths, plus each sample's bin (..., n) and the kept-bin mask (..., K) (all True when filter=False)."
-    total = _check_pdf(pdf)
     n, tau = _check_count(n_samples, 'n_samples'), _check_tau(tau)
-    edges = _check_edges(edges, pdf)
+    if trusted: total, edges = pdf.sum(-1), edges.expand(*pdf.shape[:-1], -1)   # the renderer's softmax: no scan, no sync
+    else: total, edges = _check_pdf(pdf), _check_edges(edges, pdf)
     *lead, K = pdf.shape
     p = (pdf / total[..., None]).reshape(-1, K)
     e = edges.reshape(-1, K + 1)
     M, dev = p.shape[0], p.device
-    u = torch.rand(M, n, dtype=p.dtype, device=dev, generator=generator)
+    u = torch.rand(M, n, dtype=p.dtype, device=dev, generator=generator) if u is None else u.reshape(M, n)
     if filter: mask, rank = top_p_mask(p, tau, ranks=True)
     else: mask = torch.ones_like(p, dtype=torch.bool)
     if filter and stratify: b, frac = _stratified_bins(mask, rank, u, n)     # the paper's sampler
@@ -180,6 +180,20 @@ def _check_fraction(hard_fraction) -> float:
     return hf
 
 # %% ../nbs/13_sampler.ipynb #639e5af7
+def _adaptive_budget(p: Tensor,  # normalised probabilities (..., R, K), known to be valid
+                     base: int,  # samples of an easy ray
+                     hf: float,  # fraction of hard rays per image
+                    ) -> Tensor:  # long (..., R)
+    "`adaptive_budget` without the checks, for the renderer's own softmax."
+    leftover = (1 - p.topk(min(base, p.shape[-1]), dim=-1).values.sum(-1)).clamp(min=0)   # (..., R)
+    n_hard = math.floor(hf * leftover.shape[-1] + 0.5)                                      # round half up
+    budget = torch.full(leftover.shape, base, dtype=torch.long, device=p.device)
+    if n_hard:
+        hard = leftover.sort(dim=-1, descending=True, stable=True).indices[..., :n_hard]
+        budget.scatter_(-1, hard, 2 * base)
+    return budget
+
+# %% ../nbs/13_sampler.ipynb #283517ef
 def adaptive_budget(pdf: Tensor,  # predicted probabilities (B, R, K) (any leading dims; R = rays of one image), >= 0
                     base: int = 16,  # samples of an easy ray; hard rays get 2 * base
                     hard_fraction: float = 0.1,  # fraction of each image's rays that get 2 * base, in [0, 1]
@@ -188,16 +202,7 @@ def adaptive_budget(pdf: Tensor,  # predicted probabilities (B, R, K) (any leadi
     if torch.is_tensor(pdf) and pdf.ndim < 2:
         raise ValueError(f"pdf must be (..., R, K): rays of an image along dim -2, got shape {tuple(pdf.shape)}")
     total = _check_pdf(pdf)
-    base = _check_count(base, 'base')
-    hf = _check_fraction(hard_fraction)
-    p = pdf / total[..., None]
-    leftover = (1 - p.topk(min(base, p.shape[-1]), dim=-1).values.sum(-1)).clamp(min=0)   # (..., R)
-    n_hard = math.floor(hf * leftover.shape[-1] + 0.5)                                      # round half up
-    budget = torch.full(leftover.shape, base, dtype=torch.long, device=pdf.device)
-    if n_hard:
-        hard = leftover.sort(dim=-1, descending=True, stable=True).indices[..., :n_hard]
-        budget.scatter_(-1, hard, 2 * base)
-    return budget
+    return _adaptive_budget(pdf / total[..., None], _check_count(base, 'base'), _check_fraction(hard_fraction))
 
 # %% ../nbs/13_sampler.ipynb #243170b9
 def _budget_groups(budget):
@@ -265,24 +270,28 @@ def _pixel_pdfs(proposal,  # callable probe dict -> logits (N, K, H, W)
 def _render_groups(field,  # a `wysiwyg.fields.Field`
                    origins: Tensor,  # (N, R, 3) ray origins
                    dirs: Tensor,  # (N, R, 3) ray directions
-                   pdf: Tensor,  # (N, R, K) depth PDFs
+                   pdf: Tensor,  # (N, R, K) depth PDFs, a softmax
                    budgets: Tensor,  # long (N, R) samples per ray
                    edges: Tensor,  # (K+1,) bin edges
                    resolution: int,  # image side H = W
-                   chunk: int,  # max points per field call
+                   chunk: int,  # max points per field call (and rays x samples per sampler call)
                    normals: bool,  # compute normals
-                   **sampler,  # tau, filter, stratify, generator: passed to `robust_depths`
+                   generator=None,  # for the jitter
+                   **sampler,  # tau, filter, stratify: passed to `_robust`
                   ) -> dict:  # images (N, H, W, C); per-sample outputs padded to the largest budget
-    "Render the rays of each budget group with `robust_depths` and `render_rays`, and put them back into images."
+    "Render the rays of each budget group, chunk by chunk, with `_robust` and `render_rays`, and put them back into images."
     N, R = budgets.shape
     S, out = int(budgets.max()), {}
     for n, idx, dst in _budget_groups(budgets):
-        take = lambda t: t.gather(1, idx[..., None].expand(-1, -1, t.shape[-1]))
-        t, w = robust_depths(take(pdf), edges, n, **sampler)
-        for k, v in render_rays(field, take(origins), take(dirs), t, w, chunk, normals).items():
-            v = _pad_samples(k, v, S) if k in _PER_SAMPLE else (v if v.ndim == 3 else v[..., None])
-            if k not in out: out[k] = v.new_zeros(N, R + 1, v.shape[-1])      # slot R collects the padding rays
-            out[k] = out[k].scatter(1, dst[..., None].expand_as(v), v)
+        u = torch.rand(*idx.shape, n, dtype=pdf.dtype, device=pdf.device, generator=generator)   # drawn once per group
+        step = max(1, chunk // (N * n))                                   # rays per image in one call
+        for j in range(0, idx.shape[1], step):
+            take = lambda t: t.gather(1, idx[:, j:j + step, None].expand(-1, -1, t.shape[-1]))
+            t, w = _robust(take(pdf), edges, n, u=u[:, j:j + step], trusted=True, **sampler)[:2]
+            for k, v in render_rays(field, take(origins), take(dirs), t, w, chunk, normals).items():
+                v = _pad_samples(k, v, S) if k in _PER_SAMPLE else (v if v.ndim == 3 else v[..., None])
+                if k not in out: out[k] = v.new_zeros(N, R + 1, v.shape[-1])      # slot R collects the padding rays
+                out[k] = out[k].scatter(1, dst[:, j:j + step, None].expand_as(v), v)
     return {k: v[:, :R].reshape(N, resolution, resolution, -1) for k, v in out.items()}
 
 # %% ../nbs/13_sampler.ipynb #5a64b52f
@@ -316,7 +325,7 @@ def render_wysiwyg(field,  # a `wysiwyg.fields.Field`, one scene per batch row (
     if probe is None:
         with torch.no_grad(): probe = render_probe(field, c, resolution, factor, near, far, chunk)
     pdf = _pixel_pdfs(proposal, probe, N, resolution)
-    budgets = (adaptive_budget(pdf, budget, hard_fraction) if adaptive
+    budgets = (_adaptive_budget(pdf, budget, _check_fraction(hard_fraction)) if adaptive
                else torch.full((N, R), budget, dtype=torch.long, device=pdf.device))
     origins, dirs = generate_rays(c.to(pdf.device), resolution)
     img = _render_groups(field, origins, dirs, pdf, budgets, bin_edges(near, far, device=pdf.device), resolution, chunk,
