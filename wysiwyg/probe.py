@@ -47,6 +47,18 @@ def _ray_geometry(field,  # a `wysiwyg.fields.Field`
     s, b = field_geometry(field, x.reshape(N, -1, 3), d[:, :, None].expand_as(x).reshape(N, -1, 3))
     return s.reshape(N, -1, S), b.reshape(N, -1, S)
 
+# %% ../nbs/11_probe.ipynb #698dfaae
+def _closest_approach(sdf: Tensor,  # SDF at the bin edges (N, R, S)
+                      edges: Tensor,  # the bin edges (S,)
+                      pixels: Tensor,  # (N, 1) normalised focal length x probe side: probe pixels per unit at depth 1
+                     ) -> Tensor:  # (N, R, 2): tanh(distance / 2) in probe pixels, and its depth in [0, 1]
+    "How close each ray passes to a surface before its first hit, and where."
+    sdf = sdf.detach()                                             # an input of the proposal only
+    before = (sdf < 0).cumsum(-1) == 0                             # in front of the first sample inside
+    smin, k = torch.where(before, sdf, torch.full_like(sdf, float('inf'))).min(-1)
+    smin = torch.where(torch.isinf(smin), torch.zeros_like(smin), smin)    # a ray that starts inside
+    return torch.stack([torch.tanh(smin * pixels / edges[k] / 2), k / (edges.numel() - 1)], -1)
+
 # %% ../nbs/11_probe.ipynb #9261c2b8
 def render_probe(field,  # a `wysiwyg.fields.Field`, one scene per batch row
                  c: Tensor,  # EG3D camera labels (N, 25)
@@ -56,11 +68,12 @@ def render_probe(field,  # a `wysiwyg.fields.Field`, one scene per batch row
                  far: float = FFHQ_FAR,  # last bin edge
                  chunk: int = 2 ** 18,  # max points per field call
                  rgb_min_weight: float = 1e-6,  # colour is evaluated only at samples with a larger weight
-                ) -> dict:  # weights (N,191,h,h), rgb (N,3,h,h), dirs (N,3,h,h), sdf (N,192,h,h), opacity (N,1,h,h)
+                ) -> dict:  # weights (N,191,h,h), rgb, dirs (N,3,h,h), sdf (N,192,h,h), opacity (N,1,h,h), approach (N,2,h,h)
     "Dense low-resolution render at the 192 bin edges: the proposal network's input (channels-first)."
     h = resolution // factor
     if h < 1: raise ValueError(f"resolution {resolution} // factor {factor} is 0: nothing to probe")
-    origins, dirs = generate_rays(torch.as_tensor(c).reshape(-1, 25), h)              # (N, h*h, 3)
+    c = torch.as_tensor(c).reshape(-1, 25)
+    origins, dirs = generate_rays(c, h)                                               # (N, h*h, 3)
     N, R = dirs.shape[:2]
     edges = bin_edges(near, far, device=dirs.device).to(dirs.dtype)
     S = edges.numel()
@@ -72,4 +85,6 @@ def render_probe(field,  # a `wysiwyg.fields.Field`, one scene per batch row
     rgb = (w[..., None] * rgb_s).sum(2)                                               # (N, R, 3)
     w = w[..., :S - 1]
     img = lambda t: t.transpose(1, 2).reshape(N, -1, h, h)                            # (N, R, C) -> (N, C, h, h)
-    return dict(weights=img(w), rgb=img(rgb), dirs=img(dirs), sdf=img(sdf), opacity=img(w.sum(-1, keepdim=True)))
+    near_miss = _closest_approach(sdf, edges, c[:, 16:17].to(sdf) * h)                  # c[:, 16]: f_x / image width
+    return dict(weights=img(w), rgb=img(rgb), dirs=img(dirs), sdf=img(sdf), opacity=img(w.sum(-1, keepdim=True)),
+                approach=img(near_miss))

@@ -16,8 +16,9 @@ from .files import atomic_write, brief, data_dir
 from .bins import N_BINS, complete_pdf
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'TRAIN_COMMAND', 'CONFIG_ADDED', 'sampler_loss', 'coverage_loss', 'ProposalConfig', 'probe_pdf',
-           'ProposalCNN', 'full_radius', 'proposal_pdf', 'save_proposal', 'load_proposal', 'default_proposal']
+__all__ = ['PROBE_KEYS', 'CHECKPOINT_FORMAT', 'TRAIN_COMMAND', 'CONFIG_ADDED', 'sampler_loss', 'coverage_loss', 'ProposalConfig',
+           'probe_pdf', 'ProposalCNN', 'full_radius', 'proposal_pdf', 'save_proposal', 'load_proposal',
+           'default_proposal']
 
 # %% ../nbs/12_proposal.ipynb #d27c6b68
 def sampler_loss(logits: Tensor,  # predicted logits (N, K, H, W)
@@ -57,12 +58,13 @@ class ProposalConfig:
     post_width: int = 16  # their width (paper: 256)
     post_kernel: int = 3  # their kernel and the last conv's (paper: 3)
     prior: str = 'gauss'  # 'none': the paper's network; 'gauss': mixture of Gaussian / probe / background / free (ours)
+    probe_sdf: bool = True  # also read the probe's closest approach to a surface, `approach` (ours; paper: False)
 
     @classmethod
     def paper(cls, **kw):
         "The paper's sizes (Table A4, 3x3 kernels everywhere, no prior); override any field with `kw`."
         return cls(**{**dict(width=256, n_low=4, n_mid=2, kernel=3, n_full=0, head_kernel=3, n_post=3, post_width=256,
-                             post_kernel=3, prior='none'), **kw})
+                             post_kernel=3, prior='none', probe_sdf=False), **kw})
 
 # %% ../nbs/12_proposal.ipynb #32c5cb4c
 def probe_pdf(probe: dict,  # from `render_probe`: weights (N, K, h, h), optionally opacity (N, 1, h, h)
@@ -118,13 +120,15 @@ def _mixture(mus: Tensor,  # (N, 3, H, W) centres of the Gaussians in bins, offs
     return torch.log(p + 1e-12)
 
 # %% ../nbs/12_proposal.ipynb #f95f2553
+PROBE_KEYS = ('weights', 'rgb', 'dirs', 'opacity', 'approach')  # the probe images a proposal network may read
+
 def _conv(cin, cout, k): return nn.Conv2d(cin, cout, k, padding=k // 2)
 def _act(): return nn.LeakyReLU(0.2)
 
 def _low_layers(cfg: ProposalConfig) -> nn.Sequential:
-    "`n_low` convolutions at the probe's resolution, from the 197 input channels."
+    "`n_low` convolutions at the probe's resolution, from the 197 input channels (199 with the closest approach)."
     C, K, k = cfg.width, cfg.n_bins, cfg.kernel
-    low = [_conv(K + 6, C, k), _act()]
+    low = [_conv(K + 6 + 2 * cfg.probe_sdf, C, k), _act()]
     for _ in range(cfg.n_low - 1): low += [_conv(C, C, k), _act()]
     return nn.Sequential(*low)
 
@@ -153,7 +157,7 @@ def _post_layers(cfg: ProposalConfig) -> tuple:
 
 # %% ../nbs/12_proposal.ipynb #9c2cae8b
 class ProposalCNN(nn.Module):
-    "Probe (weights, rgb, dirs at h x h) -> logits over depth bins at (h * factor)^2."
+    "Probe (weights, rgb, dirs and maybe approach at h x h) -> logits over depth bins at (h * factor)^2."
     def __init__(self, cfg: ProposalConfig | None = None):  # sizes; default: the CPU network
         super().__init__()
         cfg = self.cfg = cfg or ProposalConfig()
@@ -174,7 +178,7 @@ def full_radius(cfg: ProposalConfig) -> int:
 # %% ../nbs/12_proposal.ipynb #baa5d128
 @patch
 def forward(self: ProposalCNN,
-            probe: dict,  # from `render_probe` (or crops of it): weights (N,K,h,w), rgb (N,3,h,w), dirs (N,3,h,w), [opacity]
+            probe: dict,  # from `render_probe` (or crops of it): weights (N,K,h,w), rgb, dirs (N,3,h,w), [opacity], approach (N,2,h,w)
             crop: int = 0,  # drop this many full-resolution pixels on each side
            ) -> Tensor:  # logits (N, K, h * factor - 2 crop, w * factor - 2 crop)
     "The paper's residual network; with `prior='gauss'`, the log of the mixture whose free part it is."
@@ -184,7 +188,9 @@ def forward(self: ProposalCNN,
     cutter = lambda n: (lambda t: t[..., n:t.shape[-2] - n, n:t.shape[-1] - n]) if n else (lambda t: t)
     early = max(0, crop - full_radius(self.cfg))                 # full-resolution layers keep their margin
     cut, last = cutter(early), cutter(crop - early)
-    f = self.full(cut(self.ups(self.low(torch.cat([P, probe['rgb'], probe['dirs']], 1)))))
+    if self.cfg.probe_sdf and 'approach' not in probe: raise ValueError("this network reads the probe's 'approach' (from `render_probe`)")
+    x = torch.cat([P, probe['rgb'], probe['dirs']] + ([probe['approach']] if self.cfg.probe_sdf else []), 1)
+    f = self.full(cut(self.ups(self.low(x))))
     Pu = cut(up(P))
     z = self.out(self.post(self.head(f) + Pu))                  # the paper's output logits
     if self.cfg.prior == 'none': return last(z)
@@ -228,7 +234,7 @@ def _read_checkpoint(path: Path,  # the file
     return ck
 
 # %% ../nbs/12_proposal.ipynb #7510beb0
-CONFIG_ADDED = dict(n_full=0)  # fields newer than the first checkpoints, with the value that rebuilds those networks
+CONFIG_ADDED = dict(n_full=0, probe_sdf=False)  # fields newer than the first checkpoints, with the value that rebuilds those networks
 _CONFIG_RANGES = dict(n_bins=(N_BINS, N_BINS), factor=(1, 16), width=(1, 1024), n_low=(0, 16), n_mid=(0, 16), n_full=(0, 16),
                       kernel=(1, 7), head_kernel=(1, 7), n_post=(0, 16), post_width=(1, 1024), post_kernel=(1, 7))
 
@@ -245,6 +251,7 @@ def _config_problem(cfg) -> str | None:
         if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi): return f"config {k} = {v!r} is not an integer in [{lo}, {hi}]"
     if cfg['factor'] & (cfg['factor'] - 1): return f"config factor = {cfg['factor']} is not a power of 2"
     if cfg.get('prior') not in ('none', 'gauss'): return f"config prior = {cfg.get('prior')!r} is not 'none' or 'gauss'"
+    if not isinstance(cfg.get('probe_sdf'), bool): return f"config probe_sdf = {cfg.get('probe_sdf')!r} is not True or False"
     return None
 
 # %% ../nbs/12_proposal.ipynb #4a4a454c

@@ -13,7 +13,7 @@ from torch import Tensor
 from .scenes import training_scene
 from .bins import BLUR_SIGMA, proposal_target, dense_bin_weights
 from .probe import render_probe
-from .proposal import ProposalConfig, ProposalCNN, sampler_loss, coverage_loss
+from .proposal import ProposalConfig, ProposalCNN, PROBE_KEYS, sampler_loss, coverage_loss
 
 # %% auto #0
 __all__ = ['receptive_radius', 'probe_halo', 'make_training_set', 'check_finite', 'train_proposal', 'online_step']
@@ -51,7 +51,8 @@ def receptive_radius(cfg: ProposalConfig, # the network's sizes
     "The receptive radius of the network with sizes `cfg`, measured by changing one probe pixel."
     torch.manual_seed(0)
     net, c = ProposalCNN(ProposalConfig(**{**asdict(cfg), 'prior': 'none'})).eval(), h // 2
-    x = dict(weights=torch.rand(1, cfg.n_bins, h, h).softmax(1), rgb=torch.rand(1, 3, h, h), dirs=torch.rand(1, 3, h, h))
+    x = dict(weights=torch.rand(1, cfg.n_bins, h, h).softmax(1), rgb=torch.rand(1, 3, h, h), dirs=torch.rand(1, 3, h, h),
+             approach=torch.rand(1, 2, h, h))
     y = {**x, 'rgb': x['rgb'].clone()}; y['rgb'][..., c, c] += 1
     with torch.no_grad(): rows, cols = ((net(x) - net(y)).abs().amax(1)[0] > 0).nonzero(as_tuple=True)
     centre = cfg.factor * c + (cfg.factor - 1) / 2                      # the changed probe pixel, in output pixels
@@ -81,7 +82,7 @@ def _scene_patch(field,  # the scene, one batch row
                  patch: int,  # side of the target patch
                  halo: int,  # probe pixels of context around the patch
                  g: torch.Generator,  # draws the patch position
-                ) -> tuple:  # probe crops {weights, rgb, dirs, opacity}, masses (1, K, patch, patch) float16, corner (1, 2), probe and dense seconds
+                ) -> tuple:  # probe crops of `PROBE_KEYS`, masses (1, K, patch, patch) float16, corner (1, 2), probe and dense seconds
     "One training scene: its probe, a patch corner drawn from it, the probe crops and the dense masses of that patch."
     pp = patch // factor
     t0 = time.perf_counter()
@@ -90,7 +91,7 @@ def _scene_patch(field,  # the scene, one batch row
     r, cc = _patch_corner(pr['opacity'][0, 0], _probe_depth(pr['weights'])[0], pp, g)
     m = dense_bin_weights(field, c, resolution, (r * factor, cc * factor, patch)).cpu()
     t2 = time.perf_counter()
-    crops = {k: _crop(pr[k], r, cc, pp, halo) for k in ('weights', 'rgb', 'dirs', 'opacity')}
+    crops = {k: _crop(pr[k], r, cc, pp, halo) for k in PROBE_KEYS}
     return crops, m.half(), torch.tensor([[r * factor, cc * factor]]), t1 - t0, t2 - t1
 
 # %% ../nbs/14_proposal_training.ipynb #c73f837b
@@ -102,7 +103,7 @@ def make_training_set(n_scenes: int = 256,  # scenes from the training stream (o
                       seed: int = 0,  # training seed: scenes `training_scene(j, seed)`, patch positions
                       progress: bool = True,  # tqdm progress bar
                       device=None,  # where the scenes are rendered (the set is kept on the CPU)
-                     ) -> dict:  # weights/rgb/dirs/opacity (n, C, p+2halo, p+2halo) probe crops, masses (n, K, patch, patch) float16, corner (n, 2) full-res (row, col), kind, seconds
+                     ) -> dict:  # `PROBE_KEYS` (n, C, p+2halo, p+2halo) probe crops, masses (n, K, patch, patch) float16, corner (n, 2) full-res (row, col), kind, seconds
     "Probe crops and dense target masses of `n_scenes` training scenes."
     from tqdm.auto import tqdm
     if patch % factor: raise ValueError(f"patch {patch} must be a multiple of factor {factor}")
@@ -110,7 +111,7 @@ def make_training_set(n_scenes: int = 256,  # scenes from the training stream (o
     halo = probe_halo(ProposalConfig(factor=factor)) if halo is None else halo
     if pp > h: raise ValueError(f"patch {patch} is larger than the image {resolution}")
     g = torch.Generator().manual_seed(seed)
-    out = {k: [] for k in ('weights', 'rgb', 'dirs', 'opacity', 'masses', 'kind', 'corner')}
+    out = {k: [] for k in PROBE_KEYS + ('masses', 'kind', 'corner')}
     t_probe = t_dense = 0.
     with torch.no_grad():
         for j in tqdm(range(n_scenes), desc='proposal training set', disable=not progress, file=sys.stderr):
@@ -141,7 +142,7 @@ def _training_targets(masses: Tensor,  # (n, K, p, p) raw masses of the training
 # %% ../nbs/14_proposal_training.ipynb #269ad7ee
 def _fit(model,  # the network, in training mode
          opt,  # its optimiser
-         probe: dict,  # probe crops weights/rgb/dirs/opacity (b, C, p + 2 halo, p + 2 halo)
+         probe: dict,  # probe crops of `PROBE_KEYS` (b, C, p + 2 halo, p + 2 halo)
          crop: int,  # full-resolution pixels of halo to drop on each side
          target: Tensor,  # (b, K, p, p) targets
          masses: Tensor,  # (b, K, p, p) raw masses (for the coverage term)
@@ -156,7 +157,7 @@ def _fit(model,  # the network, in training mode
 
 def _train_step(model, opt, data: dict, target: Tensor, idx: Tensor, crop: int, coverage: float, device) -> Tensor:
     "`_fit` on the crops `idx` of a set from `make_training_set`."
-    probe = {k: data[k][idx].to(device) for k in ('weights', 'rgb', 'dirs', 'opacity')}
+    probe = {k: data[k][idx].to(device) for k in PROBE_KEYS}
     return _fit(model, opt, probe, crop, target[idx].to(device), data['masses'][idx].to(device), coverage)
 
 # %% ../nbs/14_proposal_training.ipynb #23991a44
@@ -244,7 +245,7 @@ def online_step(proposal: ProposalCNN,  # the network, in training mode
     "One L_sampler step during GAN training: the proposal on a crop of the render's probe against a dense target of that patch."
     f, halo = proposal.cfg.factor, probe_halo(proposal.cfg)
     if patch % f or patch > resolution: raise ValueError(f"patch {patch} must be a multiple of the probe factor {f} and at most {resolution}")
-    pr = {k: probe[k].detach() for k in ('weights', 'rgb', 'dirs', 'opacity')}
+    pr = {k: probe[k].detach() for k in PROBE_KEYS}
     r, cc = _patch_corner(pr['opacity'][:, 0].mean(0), _probe_depth(pr['weights']).mean(0), patch // f, generator)
     with torch.no_grad():
         masses = dense_bin_weights(field, c, resolution, (r * f, cc * f, patch), lipschitz=lipschitz)
