@@ -53,14 +53,14 @@ def test_cli_end_to_end(tmp_path):
 
 def test_cli_calibrates_the_operating_point(tmp_path):
     "With --calibrate the checkpoint carries the tau and hard fraction of the best validation PSNR, and render_wysiwyg uses them."
-    from wysiwyg.sampler import proposal_tau, proposal_hard_fraction, CALIBRATION_TAUS, CALIBRATION_HARD_FRACTIONS
+    from wysiwyg.sampler import proposal_tau, proposal_hard_fraction, CALIBRATION_TAUS, CALIBRATION_HARD_FRACTIONS, CALIBRATION_SPP
     out = tmp_path / 'p.pt'
     r = run_cli('--out', out, '--steps', 3, '--res', 64, '--scenes', 2, '--batch', 2, '--eval', 0,
                 '--calibrate', 1, '--calibrate_ref', 64, '--calibrate_seeds', 1, '--quiet')
     assert r.returncode == 0, r.stderr
     m = load_proposal(out)
     cal = m.meta['calibration']
-    assert (cal['scenes'], cal['seeds'], cal['total_spp']) == (1, 1, 20)
+    assert (cal['scenes'], cal['seeds'], cal['total_spp']) == (1, 1, CALIBRATION_SPP)
     assert len(cal['table']) == len(CALIBRATION_TAUS) * len(CALIBRATION_HARD_FRACTIONS)
     best = max(cal['table'], key=lambda row: row['psnr'])
     assert (m.meta['tau'], m.meta['hard_fraction']) == (best['tau'], best['hard_fraction']) == (cal['tau'], cal['hard_fraction'])
@@ -151,7 +151,7 @@ def test_default_missing_names_the_command(tmp_path, monkeypatch):
 def test_default_shipped_weights():
     m = default_proposal()
     assert m.path.name == 'proposal_128.pt' and m.path.stat().st_size < 2 * 2 ** 20
-    assert m.meta['resolution'] == 128 and m.meta['heldout']['all']['captured_fg'] > 0.95
+    assert m.meta['resolution'] == 128 and m.meta['validation']['all']['captured_fg'] > 0.95
     assert m.meta['command'].startswith(TRAIN_COMMAND.format(path='data/proposal_128.pt', res=128))   # made as documented
     assert 0.9 <= m.meta['tau'] <= 1 and m.meta['calibration']['scenes'] >= 4
     with torch.no_grad(): pdf = m(probe_of_sphere(128)).softmax(1)

@@ -18,7 +18,7 @@ from .probe import render_probe
 from .bins import proposal_target, BLUR_SIGMA
 from .proposal import default_proposal, ProposalCNN, probe_pdf, proposal_pdf, sampler_loss, save_proposal
 from .proposal_training import train_proposal
-from .sampler import render_wysiwyg, proposal_tau, proposal_hard_fraction, top_p_mask, wysiwyg_base_budget, calibrate_sampler
+from .sampler import render_wysiwyg, proposal_tau, proposal_hard_fraction, top_p_mask, wysiwyg_base_budget, calibrate_sampler, CALIBRATION_SPP
 
 # %% auto #0
 __all__ = ['BENCH_METHODS', 'RESOLVED_MARGIN_DB', 'BENCH_OUTPUTS', 'render_method', 'summarize_benchmark', 'benchmark_sampler',
@@ -338,7 +338,7 @@ def calibrate_proposal(model, # a trained `ProposalCNN`
                        resolution:int=128, # image side
                        reference_spp:int=1024, # samples per ray of the dense references
                        progress:bool=True, # progress bar over the references
-                       total_spp:float=20, # the operating point: samples per pixel, probe included
+                       total_spp:float=CALIBRATION_SPP, # the operating point: samples per pixel, probe included
                        seeds:int=3, # jitter seeds per scene
                        **grid, # taus, hard_fractions: the candidates (default: `calibrate_sampler`'s)
                       ) -> dict: # from `calibrate_sampler`: tau, hard_fraction, budget, total_spp, scenes, seeds, inside, table
@@ -361,7 +361,7 @@ class ProposalRun:
     n_eval: int = 8  # validation scenes to evaluate on (0: none)
     n_calibrate: int = 4  # validation scenes to calibrate the operating point on (0: none; the paper's values are used)
     calibrate_ref: int = 1024  # samples per ray of the calibration references
-    calibrate_spp: float = 20  # the operating point: samples per pixel, probe included
+    calibrate_spp: float = CALIBRATION_SPP  # the operating point: samples per pixel, probe included
     calibrate_seeds: int = 3  # jitter seeds per calibration scene
 
 # %% ../nbs/15_bench.ipynb #ae0297a3

@@ -13,6 +13,7 @@ import torch
 from fastcore.script import call_parse, store_true
 from .data import make_synthetic_dataset
 from .proposal import load_proposal
+from .sampler import CALIBRATION_SPP
 from .bench import BENCH_METHODS, ProposalRun, run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
 from .demo import pick_demo_scenes, run_demo, demo_report
 
@@ -181,7 +182,7 @@ def train_proposal_cli(out: str = None,  # checkpoint to write (atomically)
                        eval: int = 8,  # validation scenes to evaluate on (0: none)
                        calibrate: int = 4,  # validation scenes to calibrate the sampler on (0: none; the paper's settings are used)
                        calibrate_ref: int = 1024,  # samples per ray of the calibration references
-                       calibrate_spp: float = 20,  # the operating point to calibrate at: samples per pixel, probe included
+                       calibrate_spp: float = CALIBRATION_SPP,  # the operating point to calibrate at: samples per pixel, probe included
                        calibrate_seeds: int = 3,  # jitter seeds per calibration scene
                        threads: int = 1,  # torch CPU threads (0: leave torch's default)
                        quiet: store_true = False,  # no progress bars

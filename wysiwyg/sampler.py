@@ -14,9 +14,9 @@ from .bins import PROBE_SAMPLES, N_BINS, bin_edges
 from .probe import render_probe
 
 # %% auto #0
-__all__ = ['DEFAULT_TAU', 'DEFAULT_HARD_FRACTION', 'CALIBRATION_TAUS', 'CALIBRATION_HARD_FRACTIONS', 'top_p_mask',
-           'robust_depths', 'adaptive_budget', 'proposal_tau', 'proposal_hard_fraction', 'probe_spp', 'render_wysiwyg',
-           'wysiwyg_base_budget', 'calibrate_sampler']
+__all__ = ['DEFAULT_TAU', 'DEFAULT_HARD_FRACTION', 'CALIBRATION_TAUS', 'CALIBRATION_HARD_FRACTIONS', 'CALIBRATION_SPP',
+           'top_p_mask', 'robust_depths', 'adaptive_budget', 'proposal_tau', 'proposal_hard_fraction', 'probe_spp',
+           'render_wysiwyg', 'wysiwyg_base_budget', 'calibrate_sampler']
 
 # %% ../nbs/13_sampler.ipynb #f759e86d
 def _check_pdf(pdf, name='pdf'):
@@ -373,11 +373,12 @@ def _grid_row(proposal,  # a proposal callable
 # %% ../nbs/13_sampler.ipynb #425014f5
 CALIBRATION_TAUS = (0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)  # the default grid of top-p masses
 CALIBRATION_HARD_FRACTIONS = (0.0, 0.1, 0.25, 0.5)  # and of shares of doubled rays
+CALIBRATION_SPP = 30  # the operating point: the renderer's default 16 base samples, 10% doubled, plus the probe's 12
 
 def calibrate_sampler(proposal,  # a proposal callable, e.g. a `ProposalCNN`
                       scenes: list,  # [(field, c (1, 25)), ...], e.g. `validation_scenes(4)`
                       references: list,  # one dense reference render per scene (`render_image`), at the resolution to calibrate
-                      total_spp: float = 20,  # samples per pixel to spend, probe included
+                      total_spp: float = CALIBRATION_SPP,  # samples per pixel to spend, probe included
                       taus=CALIBRATION_TAUS,  # candidate top-p masses
                       hard_fractions=CALIBRATION_HARD_FRACTIONS,  # candidate shares of doubled rays
                       seeds: int = 3,  # jitter seeds per scene
