@@ -49,10 +49,11 @@ def receptive_radius(cfg: ProposalConfig, # the network's sizes
                      h: int = 41, # side of the test probe (larger than the field)
                     ) -> float: # full-resolution pixels from an output pixel's centre to the farthest one a probe pixel reaches
     "The receptive radius of the network with sizes `cfg`, measured by changing one probe pixel."
-    torch.manual_seed(0)
-    net, c = ProposalCNN(ProposalConfig(**{**asdict(cfg), 'prior': 'none'})).eval(), h // 2
-    x = dict(weights=torch.rand(1, cfg.n_bins, h, h).softmax(1), rgb=torch.rand(1, 3, h, h), dirs=torch.rand(1, 3, h, h),
-             approach=torch.rand(1, 2, h, h))
+    with torch.random.fork_rng():                                        # leaves the caller's random state alone
+        torch.manual_seed(0)
+        net, c = ProposalCNN(ProposalConfig(**{**asdict(cfg), 'prior': 'none'})).eval(), h // 2
+        x = dict(weights=torch.rand(1, cfg.n_bins, h, h).softmax(1), rgb=torch.rand(1, 3, h, h), dirs=torch.rand(1, 3, h, h),
+                 approach=torch.rand(1, 2, h, h))
     y = {**x, 'rgb': x['rgb'].clone()}; y['rgb'][..., c, c] += 1
     with torch.no_grad(): rows, cols = ((net(x) - net(y)).abs().amax(1)[0] > 0).nonzero(as_tuple=True)
     centre = cfg.factor * c + (cfg.factor - 1) / 2                      # the changed probe pixel, in output pixels
