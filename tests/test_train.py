@@ -1,0 +1,91 @@
+"""GAN training end to end: every phase of a compressed schedule, kill -9 and --resume with the same losses as an
+uninterrupted run, and a non-finite loss that stops training without touching the last checkpoint."""
+import hashlib, json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pytest
+import torch
+
+from wysiwyg.data import EG3DDataset, make_synthetic_dataset
+from wysiwyg.discriminator import DiscriminatorConfig
+from wysiwyg.generator import GeneratorConfig
+from wysiwyg.trainer import TrainConfig, read_checkpoint, latest_checkpoint
+from wysiwyg.train import train, read_log
+
+ENV = dict(os.environ, OMP_NUM_THREADS='1')
+TRAIN = [str(Path(sys.executable).parent / 'wysiwyg-train')]  # the console script of this environment
+
+
+def micro_config(**kw):
+    "A 32x32 run small enough to pass through the whole schedule in seconds."
+    return TrainConfig(generator=GeneratorConfig(z_dim=16, w_dim=16, synthesis_res=8, plane_channels=8, channel_base=256,
+                                                 channel_max=32, sdf_hidden=32, n_geo=16, color_hidden=16),
+                       discriminator=DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2),
+                       image_size=32, render_res=(16, 32, 32), two_pass_samples=16, sampler_patch=16, batch=4,
+                       **{**dict(kimg=0.08, log_kimg=0.004, ckpt_kimg=0.04, image_kimg=0.04), **kw})
+
+
+@pytest.fixture(scope='module')
+def micro_data(tmp_path_factory):
+    return EG3DDataset(make_synthetic_dataset(tmp_path_factory.mktemp('d') / 'micro.zip', n=12, resolution=32, progress=False))
+
+
+def test_tiny_preset_runs_every_phase(tmp_path):
+    "The tiny preset itself, its schedule compressed to 64 images: two-pass at 32, the ramp, L_sampler, the learned sampler at 64."
+    torch.set_num_threads(1)
+    cfg = TrainConfig.tiny(kimg=0.064, batch=4, log_kimg=0.004)
+    data = EG3DDataset(make_synthetic_dataset(tmp_path / 'd.zip', n=8, resolution=64, progress=False))
+    last = train(cfg, data, tmp_path / 'run', progress=False)
+    log = read_log(tmp_path / 'run')
+    assert {l['render_res'] for l in log} >= {32, 64} and {l['learned'] for l in log} == {0, 1}
+    assert any('sampler' in l for l in log) and any('r1' in l for l in log)
+    assert read_checkpoint(last)['nimg'] == 64 and list((tmp_path / 'run' / 'samples').glob('*.png'))
+
+
+def _cli(out, *extra):
+    return TRAIN + ['--out', str(out), '--kimg', '0.032', '--batch', '4', '--ckpt_kimg', '0.008', '--log_kimg', '0.004',
+                    '--threads', '1', '--quiet', *extra]
+
+
+def _losses(out):
+    return [{k: v for k, v in l.items() if k != 'images_per_s'} for l in read_log(out)]
+
+
+def test_kill_9_then_resume_repeats_the_losses(tmp_path):
+    "The tiny preset from the command line: SIGKILL after the second checkpoint, --resume, same losses bitwise."
+    subprocess.run(_cli(tmp_path / 'a'), env=ENV, check=True, capture_output=True)
+    p = subprocess.Popen(_cli(tmp_path / 'b'), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = tmp_path / 'b' / 'checkpoints' / 'gan-0000000016.pt'
+    while not ck.exists() and p.poll() is None: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert ck.exists() and p.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    r = subprocess.run(_cli(tmp_path / 'b', '--resume'), env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert _losses(tmp_path / 'b') == _losses(tmp_path / 'a') and len(_losses(tmp_path / 'a')) == 8
+
+
+def test_a_nan_stops_training_and_keeps_the_last_checkpoint(tmp_path, micro_data):
+    def poison(t):
+        if t.nimg == 48:                                                  # after the checkpoint at 40
+            with torch.no_grad(): next(t.G.mlp_sdf.parameters()).fill_(float('nan'))
+    with pytest.raises(FloatingPointError, match=r'training stopped at step 12 \(48 images\): the \w+ loss is nan; the last good checkpoint is .*gan-0000000040.pt'):
+        train(micro_config(), micro_data, tmp_path / 'run', progress=False, callback=poison)
+    last = latest_checkpoint(tmp_path / 'run')
+    ck = read_checkpoint(last)
+    assert last.name == 'gan-0000000040.pt' and all(torch.isfinite(v).all() for v in ck['nets']['G'].values() if v.is_floating_point())
+
+
+def test_resume_needs_a_checkpoint_and_a_run_is_never_trained_over(tmp_path, micro_data):
+    with pytest.raises(OSError, match='no checkpoint'):
+        train(micro_config(), micro_data, tmp_path / 'run', resume=True, progress=False)
+    train(micro_config(kimg=0.008, ckpt_kimg=0.004), micro_data, tmp_path / 'run', progress=False)
+    before = hashlib.sha1(latest_checkpoint(tmp_path / 'run').read_bytes()).hexdigest()
+    with pytest.raises(OSError, match='already holds a training run'):
+        train(micro_config(), micro_data, tmp_path / 'run', progress=False)
+    assert hashlib.sha1(latest_checkpoint(tmp_path / 'run').read_bytes()).hexdigest() == before
+
+
+def test_a_dataset_of_another_size_is_refused_before_training(tmp_path, micro_data):
+    with pytest.raises(ValueError, match='images are 32x32, the run'):
+        train(TrainConfig.tiny(), micro_data, tmp_path / 'run', progress=False)
+    assert not (tmp_path / 'run' / 'checkpoints').exists()
