@@ -89,3 +89,29 @@ def test_a_dataset_of_another_size_is_refused_before_training(tmp_path, micro_da
     with pytest.raises(ValueError, match='images are 32x32, the run'):
         train(TrainConfig.tiny(), micro_data, tmp_path / 'run', progress=False)
     assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+TORCHRUN = [str(Path(sys.executable).parent / 'torchrun'), '--standalone', '--nproc-per-node', '2', '--no-python']
+
+
+def test_torchrun_two_processes_train_one_run(tmp_path):
+    "Two CPU processes (gloo): one log line per step, rank 0's checkpoints, and both ranks end with the same generator."
+    r = subprocess.run(TORCHRUN + _cli(tmp_path / 'run'), env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [l['nimg'] for l in read_log(tmp_path / 'run')] == [4, 8, 12, 16, 20, 24, 28, 32]
+    assert read_checkpoint(latest_checkpoint(tmp_path / 'run'))['nimg'] == 32 and r.stdout.count('images seen') == 1
+
+
+def test_torchrun_restarts_a_killed_worker_and_resumes(tmp_path):
+    "SIGKILL one worker after the second checkpoint: torchrun restarts both, and they continue from that checkpoint."
+    err = open(tmp_path / 'stderr.txt', 'w')                              # a file: a full pipe would block the workers
+    p = subprocess.Popen(TORCHRUN[:1] + ['--max-restarts', '1'] + TORCHRUN[1:] + _cli(tmp_path / 'run'), env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=err)
+    ck = tmp_path / 'run' / 'checkpoints' / 'gan-0000000016.pt'
+    while not ck.exists() and p.poll() is None: time.sleep(0.05)
+    workers = subprocess.run(['pgrep', '-P', str(p.pid)], capture_output=True, text=True).stdout.split()
+    assert ck.exists() and workers, "the run ended before a worker could be killed"
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    assert p.wait(timeout=600) == 0, (tmp_path / 'stderr.txt').read_text()[-3000:]
+    assert [l['nimg'] for l in read_log(tmp_path / 'run')] == [4, 8, 12, 16, 20, 24, 28, 32]
+    assert read_checkpoint(latest_checkpoint(tmp_path / 'run'))['nimg'] == 32

@@ -248,7 +248,7 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
         cfg = PRESETS[config](seed=seed, **{k: v for k, v in given.items() if v is not None})
         last = train(cfg, EG3DDataset(data or default_dataset(progress=not quiet)), out, resume=resume,
                      kimg=kimg if resume else None, device=_device(device), progress=not quiet)
-        print(f"wysiwyg-train: {read_checkpoint(last)['nimg']} images seen; last checkpoint {last}")
+        if int(os.environ.get('RANK', 0)) == 0: print(f"wysiwyg-train: {read_checkpoint(last)['nimg']} images seen; last checkpoint {last}")
 
 # %% ../nbs/26_cli.ipynb #a11cb7c8
 def _seeds(text: str  # 'A-B' (inclusive) or 'a,b,c'
