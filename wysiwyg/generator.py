@@ -181,7 +181,7 @@ class SynthesisNetwork(nn.Module):
         for b in self.blocks: x, img = b(x, img, w, noise)
         return img
 
-# %% ../nbs/17_generator.ipynb #ed6a281a
+# %% ../nbs/17_generator.ipynb #e598c08c
 @dataclass
 class GeneratorConfig:
     "Sizes of the triplane generator (default: a laptop CPU)."
@@ -198,6 +198,7 @@ class GeneratorConfig:
     color_hidden: int = 32  # MLP_c width
     init_radius: float = 0.3  # the untrained generator's sphere
     box_size: float = 1.0  # side of the cube the planes span
+    plane_scale: float = 0.25  # multiplies the planes: their product starts near unit scale, not ~18 (see below)
 
     @classmethod
     def ffhq512(cls, **kw):
@@ -221,13 +222,13 @@ class Generator(nn.Module):
         self.mlp_sdf = MLP_SDF(C, hidden=cfg.sdf_hidden, n_geo=cfg.n_geo, init_radius=cfg.init_radius)
         self.mlp_c = MLP_c(cfg.n_geo, hidden=cfg.color_hidden)
 
-# %% ../nbs/17_generator.ipynb #8d159c9f
+# %% ../nbs/17_generator.ipynb #5385f080
 @patch
 def planes(self: Generator, w: Tensor,  # styles (N, w_dim)
            noise: str = 'random') -> Tensor:  # triplanes (N, 3, C, 2r, 2r): XY, XZ, YZ
     "T' from the synthesis network, then one block per plane (its C channels of T' are features and skip image)."
     t = self.synthesis(w, noise).chunk(3, 1)
-    return torch.stack([blk(ti, ti, w, noise)[1] for blk, ti in zip(self.plane_blocks, t)], 1)
+    return torch.stack([blk(ti, ti, w, noise)[1] for blk, ti in zip(self.plane_blocks, t)], 1) * self.cfg.plane_scale
 
 @patch
 def field(self: Generator, planes: Tensor  # (N, 3, C, H, W)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['SAMPLE_SEEDS', 'SAMPLE_YAWS', 'sample_grid', 'RunLog', 'read_log', 'init_distributed', 'check_ranks_agree', 'train',
-           'load_generator', 'generate', 'benchmark_training']
+           'load_generator', 'final_sampler', 'generate', 'benchmark_training']
 
 # %% ../nbs/21_train.ipynb #800ad9fb
 SAMPLE_SEEDS, SAMPLE_YAWS = 4, (-0.5, 0., 0.5)  # the sample grid: latents, yaws around the frontal view
@@ -188,7 +188,11 @@ def _png(path: Path, img: Tensor, overwrite: bool):  # img (H, W, 3) or (H, W) i
     a = (img.clamp(0, 1) * 255).round().byte().cpu().numpy()
     with atomic_write(path, overwrite) as tmp: Image.fromarray(a).save(tmp, format='PNG')
 
-# %% ../nbs/21_train.ipynb #8117e14f
+# %% ../nbs/21_train.ipynb #e69989dc
+def final_sampler(cfg: TrainConfig, P: ProposalCNN, phase: Phase):
+    "How to show a generator: the learned sampler at the image size once the run has reached it, else two-pass at 96."
+    return Learned(P.eval(), cfg.learned_budget) if phase.sampler == 'learned' else TwoPass(cfg.image_size, 96)
+
 def _grey_depth(depth: Tensor, opacity: Tensor) -> Tensor:  # (H, W) each -> (H, W) in [0, 1], near bright, background 0
     fg = opacity > 0.5
     if not fg.any(): return torch.zeros_like(depth)
@@ -203,8 +207,7 @@ def _render_views(G, P, cfg, phase, seed: int, yaws, trunc: float) -> dict:  # i
     c = look_at_camera(torch.tensor(yaws, dtype=torch.float32) + math.pi / 2, torch.full((len(yaws),), math.pi / 2)).to(dev)
     front = look_at_camera(torch.tensor([math.pi / 2]), torch.tensor([math.pi / 2])).to(dev)
     scene = G(z.expand(len(yaws), -1), front.expand(len(yaws), -1), psi=trunc, noise='const')
-    sampler = Learned(P, cfg.learned_budget) if phase.sampler == 'learned' else TwoPass(cfg.image_size, 96)
-    img = render_scene(scene, c, cfg.image_size, sampler, normals=True, generator=torch.Generator(dev).manual_seed(seed))
+    img = render_scene(scene, c, cfg.image_size, final_sampler(cfg, P, phase), normals=True, generator=torch.Generator(dev).manual_seed(seed))
     return dict(img, labels=c)
 
 # %% ../nbs/21_train.ipynb #87ea40bb

@@ -24,8 +24,8 @@ from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_p
                             generator_regularizers, swap_labels)
 
 # %% auto #0
-__all__ = ['PRESETS', 'PAPER_MIMG', 'MILESTONES', 'CHECKPOINT_FORMAT', 'TrainConfig', 'config_from_dict', 'Phase', 'schedule',
-           'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world', 'average_gradients',
+__all__ = ['PRESETS', 'GENERATOR_ADDED', 'PAPER_MIMG', 'MILESTONES', 'CHECKPOINT_FORMAT', 'TrainConfig', 'config_from_dict',
+           'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world', 'average_gradients',
            'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'checkpoint_path', 'latest_checkpoint',
            'read_checkpoint']
 
@@ -80,11 +80,14 @@ class TrainConfig:
 # %% ../nbs/20_trainer.ipynb #56139f46
 PRESETS = dict(tiny=TrainConfig.tiny, ffhq512=TrainConfig.ffhq512)  # the named configurations, e.g. for `--config`
 
-# %% ../nbs/20_trainer.ipynb #43119f59
+# %% ../nbs/20_trainer.ipynb #8cd6fcfe
+GENERATOR_ADDED = dict(plane_scale=1.)  # generator settings newer than the first checkpoints, with the value they ran with
+
 def config_from_dict(d: dict  # `asdict(TrainConfig(...))`, e.g. from a checkpoint
                     ) -> TrainConfig:
     "Rebuild a `TrainConfig` (with its nested configurations) from plain data; unknown keys are an error."
     sub = {f.name: f.default_factory for f in fields(TrainConfig) if f.default_factory is not MISSING}
+    d = {**d, 'generator': {**GENERATOR_ADDED, **d['generator']}} if 'generator' in d else d
     kw = {k: (sub[k]().__class__(**v) if k in sub else tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
     return TrainConfig(**kw)
 
