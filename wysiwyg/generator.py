@@ -181,7 +181,7 @@ class SynthesisNetwork(nn.Module):
         for b in self.blocks: x, img = b(x, img, w, noise)
         return img
 
-# %% ../nbs/17_generator.ipynb #e598c08c
+# %% ../nbs/17_generator.ipynb #fe96c4de
 @dataclass
 class GeneratorConfig:
     "Sizes of the triplane generator (default: a laptop CPU)."
@@ -199,6 +199,7 @@ class GeneratorConfig:
     init_radius: float = 0.3  # the untrained generator's sphere
     box_size: float = 1.0  # side of the cube the planes span
     plane_scale: float = 0.25  # multiplies the planes: their product starts near unit scale, not ~18 (see below)
+    sdf_freqs: int = 6  # positional-encoding frequencies of MLP_SDF (the paper's; fewer for small images, see below)
 
     @classmethod
     def ffhq512(cls, **kw):
@@ -209,7 +210,7 @@ class GeneratorConfig:
     @property
     def plane_res(self) -> int: return 2 * self.synthesis_res
 
-# %% ../nbs/17_generator.ipynb #15a8785e
+# %% ../nbs/17_generator.ipynb #458f3a4a
 class Generator(nn.Module):
     "(z, camera label) -> a `TriplaneField` with one triplane per sample."
     def __init__(self, cfg: GeneratorConfig | None = None):  # sizes; default: the CPU generator
@@ -219,7 +220,7 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.mapping_layers)
         self.synthesis = SynthesisNetwork(cfg.w_dim, r, 3 * C, cfg.channel_base, cfg.channel_max)
         self.plane_blocks = nn.ModuleList(SynthesisBlock(C, C, cfg.w_dim, 2 * r, C) for _ in range(3))
-        self.mlp_sdf = MLP_SDF(C, hidden=cfg.sdf_hidden, n_geo=cfg.n_geo, init_radius=cfg.init_radius)
+        self.mlp_sdf = MLP_SDF(C, n_freqs=cfg.sdf_freqs, hidden=cfg.sdf_hidden, n_geo=cfg.n_geo, init_radius=cfg.init_radius)
         self.mlp_c = MLP_c(cfg.n_geo, hidden=cfg.color_hidden)
 
 # %% ../nbs/17_generator.ipynb #5385f080

@@ -109,7 +109,7 @@ def fit(self: GANTrainer, data,  # an `EG3DDataset` of `image_size` images
     bar.close()
     return checkpoint_path(self.out, self.nimg)
 
-# %% ../nbs/21_train.ipynb #6b1a7649
+# %% ../nbs/21_train.ipynb #e8abb905
 def init_distributed(device='cpu') -> str:  # the device this process trains on
     "Join the process group when started by torchrun (NCCL on GPUs, gloo on CPUs); nothing when alone."
     if int(os.environ.get('WORLD_SIZE', 1)) > 1 and not dist.is_initialized():
@@ -129,6 +129,7 @@ def _check_run(cfg: TrainConfig, data):
     if cfg.batch % world()[1]:
         raise ValueError(f"the batch ({cfg.batch}, the global batch) must be a multiple of the number of processes ({world()[1]})")
 
+# %% ../nbs/21_train.ipynb #ec65774f
 @torch.no_grad()
 def check_ranks_agree(G: nn.Module, device='cpu'):
     "RuntimeError unless every process holds the same generator (a sum of its parameters, compared over ranks)."
@@ -138,7 +139,7 @@ def check_ranks_agree(G: nn.Module, device='cpu'):
     dist.all_gather(every, s)
     if any(not torch.equal(e, s) for e in every): raise RuntimeError(f"processes disagree on the generator's parameters: {[e.item() for e in every]}")
 
-# %% ../nbs/21_train.ipynb #bdf39a96
+# %% ../nbs/21_train.ipynb #fb6f5ecf
 def _prepare_out(out: Path, resume: bool) -> Path | None:
     "The checkpoint to resume from (None for a fresh run); OutputError when the folder is not usable that way."
     last = latest_checkpoint(out)
@@ -148,6 +149,7 @@ def _prepare_out(out: Path, resume: bool) -> Path | None:
     check_output(out / 'log.jsonl', overwrite=True)
     return last
 
+# %% ../nbs/21_train.ipynb #48935c33
 def train(cfg: TrainConfig,  # the run (ignored when resuming: the checkpoint's is used)
           data,  # an `EG3DDataset`
           out,  # run folder

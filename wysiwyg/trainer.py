@@ -29,7 +29,7 @@ __all__ = ['PRESETS', 'GENERATOR_ADDED', 'PAPER_MIMG', 'MILESTONES', 'CHECKPOINT
            'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'checkpoint_path', 'latest_checkpoint',
            'read_checkpoint']
 
-# %% ../nbs/20_trainer.ipynb #71dfee43
+# %% ../nbs/20_trainer.ipynb #3f1398d6
 @dataclass
 class TrainConfig:
     "A training run (default: the `tiny` laptop preset)."
@@ -64,24 +64,25 @@ class TrainConfig:
     image_kimg: float = 0.5  # sample-grid interval (and after the first step)
     seed: int = 0  # everything random in the run
 
-    @classmethod
-    def tiny(cls, **kw): return cls(**kw)
+# %% ../nbs/20_trainer.ipynb #438c046f
+@patch(cls_method=True)
+def tiny(cls: TrainConfig, **kw): return cls(**kw)
 
-    @classmethod
-    def ffhq512(cls, **kw):
-        "The paper's FFHQ 512 run: sizes, 28.2M images at batch 32, rendering 64 -> 128 -> 512, gamma 1 -> 4 -> 2."
-        d = dict(generator=GeneratorConfig.ffhq512(), discriminator=DiscriminatorConfig.ffhq512(),
-                 proposal=ProposalConfig.paper(), image_size=512, render_res=(64, 128, 512), batch=32, kimg=28200.,
-                 two_pass_samples=96, sampler_patch=64, g_lr=0.0025, decoder_lr=0.0025, d_lr=0.002, proposal_lr=1e-4,
-                 gammas=(1., 4., 2.), blur_sigma=10., ema_kimg=10., ckpt_kimg=200., log_kimg=4., image_kimg=200.,
-                 warm_proposal=False)
-        return cls(**{**d, **kw})
+@patch(cls_method=True)
+def ffhq512(cls: TrainConfig, **kw):
+    "The paper's FFHQ 512 run: sizes, 28.2M images at batch 32, rendering 64 -> 128 -> 512, gamma 1 -> 4 -> 2."
+    d = dict(generator=GeneratorConfig.ffhq512(), discriminator=DiscriminatorConfig.ffhq512(),
+             proposal=ProposalConfig.paper(), image_size=512, render_res=(64, 128, 512), batch=32, kimg=28200.,
+             two_pass_samples=96, sampler_patch=64, g_lr=0.0025, decoder_lr=0.0025, d_lr=0.002, proposal_lr=1e-4,
+             gammas=(1., 4., 2.), blur_sigma=10., ema_kimg=10., ckpt_kimg=200., log_kimg=4., image_kimg=200.,
+             warm_proposal=False)
+    return cls(**{**d, **kw})
 
 # %% ../nbs/20_trainer.ipynb #56139f46
 PRESETS = dict(tiny=TrainConfig.tiny, ffhq512=TrainConfig.ffhq512)  # the named configurations, e.g. for `--config`
 
-# %% ../nbs/20_trainer.ipynb #8cd6fcfe
-GENERATOR_ADDED = dict(plane_scale=1.)  # generator settings newer than the first checkpoints, with the value they ran with
+# %% ../nbs/20_trainer.ipynb #6c8c6c57
+GENERATOR_ADDED = dict(plane_scale=1., sdf_freqs=6)  # generator settings newer than the first checkpoints, with the values they ran with
 
 def config_from_dict(d: dict  # `asdict(TrainConfig(...))`, e.g. from a checkpoint
                     ) -> TrainConfig:
