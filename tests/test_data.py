@@ -502,3 +502,13 @@ def test_memory_bombs_are_refused_unread(tmp_path):
         assert proc.returncode == 0, (k, out, err)
         if k.startswith('control'): assert increase(out) > 300, out       # the bomb is real: read whole, it costs
         else: assert 'refused:' in out and bombs[k][1] in out and increase(out) < 300, (k, out, err)
+
+
+def test_processes_building_the_default_dataset_at_once_all_get_it(tmp_path):
+    "Notebooks run in parallel may all ask for the bundled dataset on a fresh checkout: every one gets a valid file."
+    import subprocess, sys
+    code = f"from wysiwyg.data import default_dataset; print(default_dataset(16, n=40, root={str(tmp_path)!r}, progress=False))"
+    ps = [subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate() + (p.returncode,) for p in ps]
+    assert all(rc == 0 for _, _, rc in results), [err[-300:] for _, err, _ in results]
+    assert {out.strip() for out, _, _ in results} == {str(tmp_path / 'synthetic_16_n40.zip')}
