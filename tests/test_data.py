@@ -77,7 +77,8 @@ def test_interrupted_run_leaves_no_partial_zip(tmp_path, sig):
         while not list(tmp_path.glob(mine)) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)
         tmp = list(tmp_path.glob(mine))
-        assert tmp, "the generator never started writing its temporary file"
+        why = f"exit status {proc.returncode}: {proc.stderr.read()[-800:]!r}" if proc.poll() is not None else "still running"
+        assert tmp, f"the generator never started writing its temporary file ({why})"
         while tmp[0].exists() and tmp[0].stat().st_size < 20_000 and time.time() < deadline: time.sleep(0.05)
         proc.send_signal(sig)
         proc.wait(timeout=60)

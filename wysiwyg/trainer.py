@@ -301,7 +301,7 @@ def _update_ema(self: GANTrainer, n: int):
     for pe, p in zip(self.G_ema.parameters(), self.G.parameters()): pe.copy_(p.detach().lerp(pe, beta))
     for be, b in zip(self.G_ema.buffers(), self.G.buffers()): be.copy_(b)
 
-# %% ../nbs/20_trainer.ipynb #b05268a6
+# %% ../nbs/20_trainer.ipynb #bc49278e
 @patch
 def _check(self: GANTrainer, **losses):
     "FloatingPointError naming the step and the loss when a loss is not finite (before anything is updated or saved)."
@@ -317,7 +317,7 @@ def train_step(self: GANTrainer, real: Tensor, c_real: Tensor  # dataset images 
               ) -> dict:  # the step's losses and what it rendered
     "One training step: G, D, (proposal), EMA."
     ph, n = schedule(self.cfg, self.nimg), len(real) * self.world                 # n: the global batch
-    z, c, c_cond = self._draw(n)
+    z, c, c_cond = self._draw(len(real))                                     # this process's fakes
     fake, scene, img, stats = self._generator_phase(ph, z, c, c_cond)
     stats.update(self._discriminator_phase(ph, real.to(self.device), c_real.to(self.device), fake, c))
     if ph.supervise_sampler: stats.update(self._sampler_phase(ph, scene, c, img))
