@@ -26,8 +26,8 @@ from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_p
 # %% auto #0
 __all__ = ['PRESETS', 'GENERATOR_ADDED', 'PAPER_MIMG', 'MILESTONES', 'CHECKPOINT_FORMAT', 'TrainConfig', 'config_from_dict',
            'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world', 'average_gradients',
-           'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'checkpoint_path', 'latest_checkpoint',
-           'read_checkpoint']
+           'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler', 'checkpoint_path',
+           'latest_checkpoint', 'read_checkpoint']
 
 # %% ../nbs/20_trainer.ipynb #3f1398d6
 @dataclass
@@ -235,11 +235,11 @@ class GANTrainer:
         self.gen = torch.Generator(device).manual_seed(cfg.seed + 1_000_003 * self.rank)   # z, cameras, swaps, jitter, patches
         self.nimg = self.step = 0
 
-# %% ../nbs/20_trainer.ipynb #cbe2190f
-@patch
-def _sampler(self: GANTrainer, ph: Phase):
-    if ph.sampler == 'two_pass': return TwoPass(ph.render_res, self.cfg.two_pass_samples)
-    return Learned(self.P, self.cfg.learned_budget, resolution=ph.render_res)
+# %% ../nbs/20_trainer.ipynb #e9053f24
+def phase_sampler(cfg: TrainConfig, ph: Phase, P: ProposalCNN):
+    "The sampler a phase renders with: two-pass, or the learned one, at the phase's render side."
+    if ph.sampler == 'two_pass': return TwoPass(ph.render_res, cfg.two_pass_samples)
+    return Learned(P, cfg.learned_budget, resolution=ph.render_res)
 
 @patch
 def _draw(self: GANTrainer, n: int) -> tuple:
@@ -249,13 +249,13 @@ def _draw(self: GANTrainer, n: int) -> tuple:
     ph = schedule(self.cfg, self.nimg)
     return z, c, swap_labels(c, self.labels, ph.swap_prob, self.gen)
 
-# %% ../nbs/20_trainer.ipynb #7f9b63fc
+# %% ../nbs/20_trainer.ipynb #cf12144a
 @patch
 def _generator_phase(self: GANTrainer, ph: Phase, z, c, c_cond) -> tuple:
     "Render the fakes, update G on L_adv + regularisers; the fakes (detached), the render and the losses."
     self.opt['G'].param_groups[2]['lr'] = self.cfg.decoder_lr * ph.mlp_c_lr_mul
     scene = self.G(z, c_cond, update_w_avg=True)
-    img = render_scene(scene, c, self.cfg.image_size, self._sampler(ph), generator=self.gen)
+    img = render_scene(scene, c, self.cfg.image_size, phase_sampler(self.cfg, ph, self.P), generator=self.gen)
     fake = fake_for_d(img['rgb'], ph)
     self.D.requires_grad_(False)
     adv = generator_loss(self.D(fake, c))
