@@ -224,10 +224,12 @@ def train_proposal_cli(out: str = None,  # checkpoint to write (atomically)
 @call_parse
 def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, samples/
               data: str = None,  # EG3D dataset (.zip or folder); default: the bundled synthetic 64x64 heads
-              config: str = 'tiny',  # preset: tiny (a laptop CPU) or ffhq512 (the paper's)
+              config: str = 'tiny',  # preset: tiny (a laptop CPU), tiny_two_pass (its baseline) or ffhq512 (the paper's)
               kimg: float = None,  # run length in thousands of images (default: the preset's)
               batch: int = None,  # images per step (default: the preset's)
               resume: store_true = False,  # continue the newest checkpoint in --out
+              init: str = None,  # start from this checkpoint (e.g. the shipped data/gan_tiny.pt) in the new --out; --kimg adds
+              minutes: float = None,  # stop after this many minutes, with a checkpoint (default: run to --kimg)
               seed: int = 0,  # seeds everything random in the run
               ckpt_kimg: float = None,  # checkpoint interval in thousands of images (default: the preset's)
               log_kimg: float = None,  # log interval in thousands of images (default: the preset's)
@@ -241,13 +243,14 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
         _need(out, "--out DIR is required (the run folder)")
         _need(config in PRESETS, f"--config must be one of {', '.join(PRESETS)}, got {config!r}")
         _check_ranges(('--seed', seed, 0, SEED_MAX), ('--batch', batch or 1, 1, 65536))
-        for flag, v in (('--kimg', kimg), ('--ckpt_kimg', ckpt_kimg), ('--log_kimg', log_kimg)):
+        for flag, v in (('--kimg', kimg), ('--ckpt_kimg', ckpt_kimg), ('--log_kimg', log_kimg), ('--minutes', minutes)):
             _need(v is None or (math.isfinite(v) and v > 0), f"{flag} must be a positive number, got {v}")
         _set_threads(threads)
         given = dict(kimg=kimg, batch=batch, ckpt_kimg=ckpt_kimg, log_kimg=log_kimg)
         cfg = PRESETS[config](seed=seed, **{k: v for k, v in given.items() if v is not None})
         last = train(cfg, EG3DDataset(data or default_dataset(progress=not quiet)), out, resume=resume,
-                     kimg=kimg if resume else None, device=_device(device), progress=not quiet)
+                     kimg=kimg if resume or init else None, device=_device(device), progress=not quiet, minutes=minutes,
+                     init=init)
         if int(os.environ.get('RANK', 0)) == 0: print(f"wysiwyg-train: {read_checkpoint(last)['nimg']} images seen; last checkpoint {last}")
 
 # %% ../nbs/26_cli.ipynb #a11cb7c8

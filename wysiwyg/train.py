@@ -79,6 +79,13 @@ def _crossed(nimg: int, n: int, kimg: float) -> bool:
     every = max(1, int(kimg * 1e3))
     return nimg // every > (nimg - n) // every
 
+def _out_of_time(start: float, minutes: float | None, device) -> bool:
+    "Has this call used its `minutes`? Rank 0's clock decides for every process, so that they stop together."
+    if minutes is None: return False
+    late = torch.tensor([float(time.perf_counter() - start >= minutes * 60)], device=device)
+    if world()[1] > 1: dist.broadcast(late, 0)
+    return bool(late.item())
+
 def _mean_stats(acc: list) -> dict:
     keys = {k for s in acc for k in s}
     return {k: float(np.mean([s[k] for s in acc if k in s])) for k in sorted(keys)}
@@ -88,20 +95,23 @@ def _mean_stats(acc: list) -> dict:
 def fit(self: GANTrainer, data,  # an `EG3DDataset` of `image_size` images
         progress: bool = True,  # tqdm progress bar
         callback=None,  # called with the trainer after every step
+        minutes: float | None = None,  # stop (with a checkpoint) after this much wall time, even before `kimg`
        ) -> Path:  # the last checkpoint
-    "Train until `kimg` thousand images, logging, drawing and checkpointing on the way."
+    "Train until `kimg` thousand images (or `minutes`), logging, drawing and checkpointing on the way."
     from tqdm.auto import tqdm
     cfg, total, order, lead = self.cfg, int(self.cfg.kimg * 1e3), DataOrder(len(data), self.cfg.seed), self.rank == 0
     log, acc, t0 = RunLog(self.out, self.nimg) if lead else None, [], time.perf_counter()
-    bar = tqdm(total=total, initial=self.nimg, unit='img', disable=not (progress and lead), file=sys.stderr, desc='training')
-    while self.nimg < total:
+    bar = tqdm(total=None if minutes else total, initial=self.nimg, unit='img', disable=not (progress and lead), file=sys.stderr, desc='training')
+    start, done = t0, self.nimg >= total
+    while not done:
         idx = order(self.nimg, cfg.batch).chunk(self.world)[self.rank]         # this process's share of the batch
         stats = self.train_step(torch.stack([data.image(int(i)) for i in idx]), data.labels[idx])
-        acc.append(stats); n, done = cfg.batch, self.nimg >= total
-        ph = schedule(cfg, self.nimg)
+        acc.append(stats); n = cfg.batch
+        done, ph = self.nimg >= total or _out_of_time(start, minutes, self.device), schedule(cfg, self.nimg)
         if lead and (_crossed(self.nimg, n, cfg.log_kimg) or done):
-            log.scalars(self.nimg, dict(_mean_stats(acc), images_per_s=len(acc) * n / (time.perf_counter() - t0)))
-            acc, t0 = [], time.perf_counter()
+            now = time.perf_counter(); self.seconds += now - t0
+            log.scalars(self.nimg, dict(_mean_stats(acc), images_per_s=len(acc) * n / (now - t0), seconds=self.seconds))
+            acc, t0 = [], now
         if lead and (_crossed(self.nimg, n, cfg.image_kimg) or done or self.step == 1): log.image(self.nimg, sample_grid(self.G_ema, cfg, ph, self.P), self.out)
         if _crossed(self.nimg, n, cfg.ckpt_kimg) or done: self.save()
         bar.update(n); bar.set_postfix(phase=f"{ph.sampler} {ph.render_res}", g=f"{stats['g_adv']:.2f}", d=f"{stats['d_adv']:.2f}")
@@ -150,28 +160,32 @@ def _prepare_out(out: Path, resume: bool) -> Path | None:
     return last
 
 # %% ../nbs/21_train.ipynb #48935c33
-def train(cfg: TrainConfig,  # the run (ignored when resuming: the checkpoint's is used)
+def train(cfg: TrainConfig,  # the run (ignored when resuming or starting from `init`: the checkpoint's is used)
           data,  # an `EG3DDataset`
           out,  # run folder
           resume: bool = False,  # continue the newest checkpoint in `out`
-          kimg: float | None = None,  # a new length when resuming (the schedule stretches with it)
+          kimg: float | None = None,  # a new length when resuming (the schedule stretches with it); with `init`, images to add
           device='cpu',  # where to train
           progress: bool = True,  # progress bar
           callback=None,  # called with the trainer after every step
+          minutes: float | None = None,  # stop (with a checkpoint) after this much wall time
+          init=None,  # a checkpoint to continue in the new folder `out`, its schedule finished (e.g. the shipped one)
          ) -> Path:  # the last checkpoint
     "Train (or resume) a WYSIWYG 3D GAN on `data`, writing checkpoints, logs and sample grids to `out`."
     out, device = Path(out), init_distributed(device)
     restarted = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)) > 0    # torchrun restarted the workers: go on
     last = _prepare_out(out, resume or (restarted and latest_checkpoint(out) is not None))
-    ck = read_checkpoint(last) if last else None
+    ck = read_checkpoint(last or init) if last or init else None
     if ck: cfg = config_from_dict(ck['config'])
-    if kimg is not None: cfg.kimg = kimg
+    if init and not last:                                   # past the end of its schedule: the last phase holds
+        cfg.schedule_kimg, cfg.kimg = cfg.schedule_kimg or cfg.kimg, ck['nimg'] / 1e3 + (kimg or 1000.)
+    elif kimg is not None: cfg.kimg = kimg
     _check_run(cfg, data)
     if world()[0] == 0:
         with atomic_write(out / 'config.json', overwrite=True) as tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=1))
     trainer = GANTrainer(cfg, data.labels, out, device)
     if ck: trainer.load_state(ck)
-    last = trainer.fit(data, progress, callback)
+    last = trainer.fit(data, progress, callback, minutes)
     check_ranks_agree(trainer.G, trainer.device)
     return last
 

@@ -41,8 +41,10 @@ class TrainConfig:
     render_res: tuple = (32, 64, 64)  # render side: at the start, after the first ramp, after the second
     batch: int = 8  # images per step
     kimg: float = 40.  # length of the run, in thousands of images shown to the discriminator
+    schedule_kimg: float = 0.  # the length the schedule is laid over (0: kimg); past its end the last phase holds
     two_pass_samples: int = 32  # samples per ray of the two-pass phase (half coarse, half fine)
     learned_budget: int = 16  # samples per easy ray in the learned-sampler phase
+    learned_sampler: bool = True  # False: two-pass to the end and no proposal training (the baseline)
     sampler_patch: int = 32  # side of the L_sampler patch (the paper: 64)
     g_lr: float = 2e-4  # generator (mapping and synthesis)
     decoder_lr: float = 1e-4  # MLP_SDF and MLP_c (MLP_c's is multiplied by the schedule's factor)
@@ -69,6 +71,11 @@ class TrainConfig:
 def tiny(cls: TrainConfig, **kw): return cls(**kw)
 
 @patch(cls_method=True)
+def tiny_two_pass(cls: TrainConfig, **kw):
+    "The baseline the paper improves on, at `tiny` sizes: two-pass rendering to the end, no L_surface, no L_dec."
+    return cls(**{**dict(learned_sampler=False, regularizers=RegularizerConfig(surface=0., dec=0.)), **kw})
+
+@patch(cls_method=True)
 def ffhq512(cls: TrainConfig, **kw):
     "The paper's FFHQ 512 run: sizes, 28.2M images at batch 32, rendering 64 -> 128 -> 512, gamma 1 -> 4 -> 2."
     d = dict(generator=GeneratorConfig.ffhq512(), discriminator=DiscriminatorConfig.ffhq512(),
@@ -79,7 +86,7 @@ def ffhq512(cls: TrainConfig, **kw):
     return cls(**{**d, **kw})
 
 # %% ../nbs/20_trainer.ipynb #56139f46
-PRESETS = dict(tiny=TrainConfig.tiny, ffhq512=TrainConfig.ffhq512)  # the named configurations, e.g. for `--config`
+PRESETS = dict(tiny=TrainConfig.tiny, tiny_two_pass=TrainConfig.tiny_two_pass, ffhq512=TrainConfig.ffhq512)  # the named configurations, e.g. for `--config`
 
 # %% ../nbs/20_trainer.ipynb #6c8c6c57
 GENERATOR_ADDED = dict(plane_scale=1., sdf_freqs=6)  # generator settings newer than the first checkpoints, with the values they ran with
@@ -116,12 +123,12 @@ def schedule(cfg: TrainConfig,  # the run
              nimg: int,  # images shown to the discriminator so far
             ) -> Phase:
     "The run's settings after `nimg` images: the paper's milestones scaled to the run's length."
-    t, m = round(nimg / (cfg.kimg * 1e3) * PAPER_MIMG, 9), MILESTONES        # position on the paper's clock (Mimg)
+    t, m = round(nimg / ((cfg.schedule_kimg or cfg.kimg) * 1e3) * PAPER_MIMG, 9), MILESTONES        # position on the paper's clock (Mimg)
     r0, r1, r2 = cfg.render_res
     res = r0 + (r1 - r0) * _ramp(t, m['ramp1'], m['ramp1_len']) + (r2 - r1) * _ramp(t, m['ramp2'], m['ramp2_len'])
     b0, b1 = cfg.b_targets
-    return Phase(render_res=int(round(res, 6)) // 4 * 4, sampler='learned' if t >= m['learned'] else 'two_pass',
-                 supervise_sampler=t >= m['supervise'],
+    return Phase(render_res=int(round(res, 6)) // 4 * 4, sampler='learned' if t >= m['learned'] and cfg.learned_sampler else 'two_pass',
+                 supervise_sampler=t >= m['supervise'] and cfg.learned_sampler,
                  gamma=cfg.gammas[0] if t < m['gamma2'] else cfg.gammas[1] if t < m['gamma3'] else cfg.gammas[2],
                  b_target=b0 + (b1 - b0) * _ramp(t, m['ramp1'], m['ramp1_len']),
                  mlp_c_lr_mul=cfg.mlp_c_lr_mul if t < m['mlp_c'] else 1.,
@@ -234,6 +241,7 @@ class GANTrainer:
         if self.rank: torch.manual_seed(cfg.seed + 1_000_003 * self.rank)   # this process's noise; rank 0 as alone
         self.gen = torch.Generator(device).manual_seed(cfg.seed + 1_000_003 * self.rank)   # z, cameras, swaps, jitter, patches
         self.nimg = self.step = 0
+        self.seconds = 0.   # wall time spent training, over every resume
 
 # %% ../nbs/20_trainer.ipynb #e9053f24
 def phase_sampler(cfg: TrainConfig, ph: Phase, P: ProposalCNN):
@@ -346,7 +354,7 @@ def latest_checkpoint(out) -> Path | None:
 def state(self: GANTrainer) -> dict:
     "Everything the run's future depends on, as a checkpoint."
     nets = dict(G=self.G, G_ema=self.G_ema, D=self.D, P=self.P)
-    return dict(format=CHECKPOINT_FORMAT, config=asdict(self.cfg), nimg=self.nimg, step=self.step,
+    return dict(format=CHECKPOINT_FORMAT, config=asdict(self.cfg), nimg=self.nimg, step=self.step, seconds=self.seconds,
                 nets={k: {n: v.detach().cpu() for n, v in m.state_dict().items()} for k, m in nets.items()},
                 opts={k: o.state_dict() for k, o in self.opt.items()}, proposal_meta=getattr(self.P, 'meta', {}),
                 rng=self._rng_states())
@@ -385,7 +393,7 @@ def load_state(self: GANTrainer, ck: dict):
     for k, m in dict(G=self.G, G_ema=self.G_ema, D=self.D, P=self.P).items(): m.load_state_dict(ck['nets'][k])
     for k, o in self.opt.items(): o.load_state_dict(ck['opts'][k])
     self.P.meta = ck.get('proposal_meta', {})
-    self.nimg, self.step, r = ck['nimg'], ck['step'], ck['rng']
+    self.nimg, self.step, self.seconds, r = ck['nimg'], ck['step'], ck.get('seconds', 0.), ck['rng']
     r = r[self.rank] if isinstance(r, list) and len(r) == self.world else r if isinstance(r, dict) and self.world == 1 else None
     if r is None:                                  # another number of processes: fresh streams from the seed and position
         torch.manual_seed(self.cfg.seed + 1_000_003 * self.rank + self.nimg); self.gen.manual_seed(self.cfg.seed + 1_000_003 * self.rank + self.nimg)
