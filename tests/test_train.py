@@ -141,3 +141,14 @@ def test_two_processes_of_batch_b_apply_the_update_of_one_process_of_2b(tmp_path
     assert one.keys() == two.keys() and any(k.startswith('D.') for k in one)
     worst = max(((one[k] - two[k]).norm() / one[k].norm().clamp_min(1e-12)).item() for k in one)
     assert worst < 1e-4, f"a gradient differs by {worst:.2e} (relative)"
+
+
+def test_bench_sampler_runs_on_a_checkpoints_scenes_beside_the_analytic_ones(tmp_path, micro_data):
+    last = train(micro_config(kimg=0.004), micro_data, tmp_path / 'run', progress=False)
+    bench = str(Path(sys.executable).parent / 'wysiwyg-bench')
+    r = subprocess.run([bench, 'sampler', '--ckpt', str(last), '--res', '32', '--scenes', '1', '--budgets', '8,16',
+                        '--reference', '64', '--jitters', '1', '--methods', 'two_pass,wysiwyg', '--out', str(tmp_path / 'b')],
+                       env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    kinds = json.loads((tmp_path / 'b' / 'sampler.json').read_text())['per_kind']
+    assert sorted(kinds) == ['generated', 'head'] and kinds['generated']['methods']['wysiwyg'][0]['psnr'] > 0

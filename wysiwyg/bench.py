@@ -179,21 +179,22 @@ def benchmark_sampler(resolution:int=128, # image side
                       device='cpu', # where to render
                       progress:bool=True, # progress bar
                       jitters:int=3, # jitter seeds per entry (1 to 8)
+                      extra_scenes=(), # more `Scene`s (e.g. a trained generator's), reported as their own kind
                      ) -> dict: # the JSON written to sampler.json
     "PSNR, depth and normal errors and seconds per frame of each method and budget: per scene, per kind, and overall."
     if not 1 <= jitters <= 8: raise ValueError(f"jitters must lie in [1, 8], got {jitters}")
     proposal = _bench_proposal(proposal, methods, resolution, device)
     check = {k: [] for k in ('ref_psnr', 'ref_depth', 'change', 'resolved', 'depth_change')}
-    bar = tqdm(total=n_scenes * len(methods) * len(budgets) * jitters, desc='benchmark', disable=not progress)
+    bar = tqdm(total=(n_scenes + len(extra_scenes)) * len(methods) * len(budgets) * jitters, desc='benchmark', disable=not progress)
     scenes = []
     with torch.no_grad():
-        for i, sc in enumerate(benchmark_scenes(n_scenes, seed, device=device)):
+        for i, sc in enumerate(benchmark_scenes(n_scenes, seed, device=device) + list(extra_scenes)):
             g = lambda k: torch.Generator(device).manual_seed(seed * 1000 + i * 10 + k)
             ms = _bench_scene(*sc, g, resolution, methods, budgets, reference_spp, proposal, device, jitters, bar, check)
             scenes.append(dict(kind=sc.kind, seed=sc.seed, methods=ms))
     bar.close()
     out = _bench_means([s['methods'] for s in scenes])
-    return dict(resolution=resolution, reference_spp=reference_spp, n_scenes=n_scenes, seed=seed, jitters=jitters,
+    return dict(resolution=resolution, reference_spp=reference_spp, n_scenes=len(scenes), seed=seed, jitters=jitters,
                 device=str(device), tau=proposal_tau(proposal) if proposal is not None else None,
                 reference_check=_reference_check(reference_spp, check), methods=out, summary=summarize_benchmark(out),
                 per_kind=_per_kind(scenes), scenes=scenes)
@@ -224,7 +225,7 @@ def sampler_figure(result:dict, # from `benchmark_sampler`
         _curves(ax, {m: k['methods'][m] for m in ('two_pass', 'wysiwyg') if m in k['methods']}, 'psnr', k['summary'].get('two_pass_96'), True)
         match = f"wysiwyg matches at {k['matching_spp']:.1f} spp" if k['matching_spp'] else 'no wysiwyg budget matches'
         ax.set(ylabel='PSNR (dB)', title=f"{k['n_scenes']} {kind} scene(s): {match}")
-    for ax in axs.flat[2 + len(kinds):]: ax.axis('off')
+    for ax in [*axs[0, 2:], *axs[1, len(kinds):]]: ax.axis('off')                 # the panels no curve uses
     axs[0, 0].legend(fontsize=8)
     fig.suptitle(f"{result['n_scenes']} held-out scenes at {result['resolution']}^2, {result['jitters']} jitter seeds, reference "
                  f"{result['reference_spp']} spp (dashed: two_pass at 96)", fontsize=9)
@@ -258,10 +259,12 @@ def run_benchmark(out='out/bench', # output folder (sampler.json, sampler.png)
                   overwrite:bool=False, # may existing outputs be replaced?
                   jitters:int=3, # jitter seeds per entry
                   methods=BENCH_METHODS, # which methods
+                  extra_scenes=(), # more `Scene`s, beside the analytic ones
                  ) -> dict: # the result, as written to out/sampler.json
     "Check that `out` can take the outputs, run `benchmark_sampler`, and write its JSON and figure there."
     for name in BENCH_OUTPUTS: check_output(Path(out) / name, overwrite)    # before the long work
-    result = benchmark_sampler(resolution, n_scenes, seed, budgets, reference_spp, proposal, methods, device, progress, jitters)
+    result = benchmark_sampler(resolution, n_scenes, seed, budgets, reference_spp, proposal, methods, device, progress, jitters,
+                              extra_scenes)
     write_benchmark(result, out, overwrite)
     return result
 

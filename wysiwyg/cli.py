@@ -19,7 +19,8 @@ from .bench import BENCH_METHODS, ProposalRun, run_benchmark, benchmark_report, 
 from .demo import pick_demo_scenes, run_demo, demo_report
 from .data import EG3DDataset, default_dataset
 from .trainer import PRESETS, read_checkpoint
-from .train import train, generate, benchmark_training
+from .train import train, generate, benchmark_training, load_generator
+from .metrics import generated_scenes
 
 # %% ../nbs/26_cli.ipynb #525e0f71
 class UsageError(ValueError):
@@ -152,7 +153,8 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
               budgets:str='8,12,16,20,24,28,32,48,96', # total samples per pixel, comma-separated
               reference:int=2048, # samples per ray of the dense reference
               methods:str=','.join(BENCH_METHODS), # comma-separated methods to run
-              proposal:str=None, # proposal checkpoint (default: the shipped data/proposal_<res>.pt)
+              proposal:str=None, # proposal checkpoint (default: the shipped data/proposal_<res>.pt, or --ckpt's)
+              ckpt:str=None, # sampler: a GAN checkpoint whose scenes join the analytic ones (--scenes of each)
               device:str=None, # cpu, cuda or cuda:N (default: cuda when available)
               resolutions:str='64,128', # train: image sides, comma-separated
               batch:int=4, # train: images per step
@@ -160,7 +162,7 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
               overwrite:store_true=False, # replace existing sampler.json / sampler.png
               debug:store_true=False, # show the traceback of an error
              ):
-    "wysiwyg's benchmarks: `wysiwyg-bench sampler --res R --scenes K --seed S --out DIR`, `wysiwyg-bench train --out DIR`."
+    "wysiwyg's benchmarks: `wysiwyg-bench sampler --res R --scenes K --seed S --out DIR [--ckpt GAN]`, `wysiwyg-bench train --out DIR`."
     with _reporting('wysiwyg-bench', debug):
         _need(what in ('sampler', 'train'), f"unknown benchmark {what!r}; available: sampler, train")
         if what == 'train':
@@ -173,12 +175,13 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
         _need(res % 4 == 0, f"--res must be a multiple of 4, got {res}")
         _check_ranges(('--res', res, 8, 4096), ('--scenes', scenes, 1, 1000), ('--seed', seed, 0, SEED_MAX),
                       ('--reference', reference, 2, 65536), ('--jitters', jitters, 1, 8))
-        _need(proposal or res >= 64, f"--res {res} needs --proposal FILE: the shipped networks are trained at 64 or more "
+        _need(proposal or ckpt or res >= 64, f"--res {res} needs --proposal FILE: the shipped networks are trained at 64 or more "
                                      "(for example --proposal data/proposal_128.pt)")
         device = _device(device)
-        model = load_proposal(proposal) if proposal else None
+        model = load_proposal(proposal) if proposal else load_generator(ckpt, device)[1] if ckpt else None
+        extra = generated_scenes(ckpt, scenes, seed, device=device) if ckpt else ()
         result = run_benchmark(out, res, scenes, seed, bs, reference, model, device=device, overwrite=overwrite, jitters=jitters,
-                               methods=ms)
+                               methods=ms, extra_scenes=extra)
         print(benchmark_report(result, out))
 
 # %% ../nbs/26_cli.ipynb #67917579

@@ -83,8 +83,8 @@ class DiscriminatorConfig:
     "Sizes of the camera-conditioned discriminator (default: a laptop CPU)."
     resolution: int = 64  # image side, a power of 2 >= 8
     img_channels: int = 3  # RGB
-    channel_base: int = 2048  # width schedule: min(channel_base // side, channel_max)
-    channel_max: int = 64
+    channel_base: int = 4096  # width schedule: min(channel_base // side, channel_max)
+    channel_max: int = 128  # (twice the tiny generator's widths: a weaker D let samples collapse to one shape)
     c_dim: int = 25  # camera label size
     cmap_dim: int | None = None  # camera embedding size (None: the channels at 4x4)
     mapping_layers: int = 8  # fully connected layers of the camera mapping

@@ -198,13 +198,13 @@ class GeneratorConfig:
     init_radius: float = 0.3  # the untrained generator's sphere
     box_size: float = 1.0  # side of the cube the planes span
     plane_scale: float = 0.25  # multiplies the planes: their product starts near unit scale, not ~18 (see below)
-    sdf_freqs: int = 6  # positional-encoding frequencies of MLP_SDF (the paper's; fewer for small images, see below)
+    sdf_freqs: int = 0  # positional-encoding frequencies of MLP_SDF (the paper's 6 suits 512^2, not 64^2: see below)
 
     @classmethod
     def ffhq512(cls, **kw):
         "The paper's sizes: 512-d latents and styles, T' 96 x 256^2, planes 3 x 32 x 512^2, MLPs 128 / 64 wide."
         return cls(**{**dict(z_dim=512, w_dim=512, synthesis_res=256, plane_channels=32, channel_base=65536,
-                             channel_max=512, sdf_hidden=128, n_geo=64, color_hidden=64), **kw})
+                             channel_max=512, sdf_hidden=128, n_geo=64, color_hidden=64, sdf_freqs=6), **kw})
 
     @property
     def plane_res(self) -> int: return 2 * self.synthesis_res

@@ -8,13 +8,15 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .cameras import look_at_camera, FFHQ_NEAR, FFHQ_FAR
+from .cameras import look_at_camera, sample_ffhq_poses, FFHQ_NEAR, FFHQ_FAR
+from .scenes import Scene
 from .generator import fir_kernel, upsample_2x, downsample_2x, render_scene
 from .trainer import schedule
 from .train import load_generator, final_sampler
 
 # %% auto #0
-__all__ = ['laplacian_pyramid', 'random_patches', 'sliced_wasserstein', 'swd', 'nfs', 'render_samples', 'evaluate']
+__all__ = ['laplacian_pyramid', 'random_patches', 'sliced_wasserstein', 'swd', 'nfs', 'render_samples', 'evaluate',
+           'generated_scenes']
 
 # %% ../nbs/22_metrics.ipynb #ce865005
 def laplacian_pyramid(img: Tensor,  # (N, C, H, W), H = W a power of 2
@@ -113,3 +115,17 @@ def evaluate(ckpt, data,  # a GAN checkpoint; an `EG3DDataset(..., geometry=True
     return dict(nimg=nimg, swd=swd(rgb, fake['rgb'])['mean'], swd_normals=swd(nrm, fake['normals'])['mean'],
                 nfs=nfs(frontal, FFHQ_NEAR, FFHQ_FAR),
                 floor=dict(swd=swd(rgb, rgb2)['mean'], swd_normals=swd(nrm, nrm2)['mean']))
+
+# %% ../nbs/22_metrics.ipynb #1f3b88a8
+@torch.no_grad()
+def generated_scenes(ckpt,  # a GAN checkpoint
+                     n: int = 4,  # scenes
+                     seed: int = 0,  # latents and cameras
+                     psi: float = 0.7,  # truncation, as samples are shown
+                     device='cpu') -> list:  # [Scene, ...] of kind 'generated', each with an FFHQ-like camera
+    "A trained generator's scenes (moving-average weights, constant noise) as benchmark `Scene`s."
+    G, _, cfg, _ = load_generator(ckpt, device)
+    g = torch.Generator().manual_seed(seed)
+    c, z = sample_ffhq_poses(n, generator=g).to(device), torch.randn(n, cfg.generator.z_dim, generator=g).to(device)
+    planes = G.planes(G.mapping(z, c, psi=psi), noise='const')
+    return [Scene(G.field(planes[i:i + 1]), c[i:i + 1], 'generated', seed + i) for i in range(n)]
