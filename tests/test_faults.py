@@ -1,5 +1,5 @@
-"""Fault injection on every console script: a full disk, a read-only folder and SIGKILL at random moments, five times
-each. Every pre-existing file stays byte-identical, every failure is one line naming the file, and no temporary file
+"""Fault injection on every console script: a full disk, a read-only folder and SIGKILL at random moments, each a few
+times. Every pre-existing file stays byte-identical, every failure is one line naming the file, and no temporary file
 outlives the next run. Needs root (to mount small tmpfs folders); skipped elsewhere."""
 import os, random, subprocess, time
 from pathlib import Path
@@ -76,7 +76,7 @@ def test_disk_full_keeps_the_old_files(small_disk, tmp_path, script):
     plant_old_outputs(script, out)
     fill(small_disk)
     before = snapshot(small_disk)
-    for _ in range(5):
+    for _ in range(2):                                            # the second run finds what the first left: nothing
         r = run(script, tiny(out), tmp_path / 'data')
         assert r.returncode == 1 and 'No space left on device' in last_line(r) and str(out) in last_line(r), r.stderr
         assert 'Traceback' not in r.stderr
@@ -92,7 +92,7 @@ def test_read_only_folder_is_refused_before_work(small_disk, tmp_path, script):
     plant_old_outputs(script, out)
     before = snapshot(small_disk)
     assert subprocess.run(['mount', '-o', 'remount,ro', str(small_disk)]).returncode == 0
-    for target in [out, small_disk / 'new', out, small_disk / 'sub' / 'new', out]:
+    for target in [out, small_disk / 'new', small_disk / 'sub' / 'new']:
         t0 = time.perf_counter()
         r = run(script, long(target), tmp_path / 'data')
         assert r.returncode == 1 and str(target) in last_line(r) and 'Traceback' not in r.stderr, r.stderr
@@ -106,7 +106,7 @@ def test_sigkill_at_random_moments(tmp_path, script):
     out, data = tmp_path / 'work' / 'out', tmp_path / 'data'
     plant_old_outputs(script, out)
     before, rng = snapshot(out.parent), random.Random(script)
-    for _ in range(5):
+    for _ in range(3):
         p = run(script, long(out), data, wait=False)
         time.sleep(rng.uniform(1.0, 8.0))
         p.kill(); p.wait(timeout=30)

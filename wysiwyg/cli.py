@@ -18,7 +18,7 @@ from .sampler import CALIBRATION_SPP
 from .bench import BENCH_METHODS, ProposalRun, run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
 from .demo import pick_demo_scenes, run_demo, demo_report
 from .data import EG3DDataset, default_dataset
-from .trainer import PRESETS, read_checkpoint
+from .trainer import PRESETS, read_checkpoint, latest_checkpoint
 from .train import train, generate, benchmark_training, load_generator
 from .metrics import generated_scenes
 
@@ -265,7 +265,7 @@ def _seeds(text: str  # 'A-B' (inclusive) or 'a,b,c'
     return list(_int_list('--seeds', text, 0, SEED_MAX))
 
 @call_parse
-def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train
+def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a run folder (its newest)
                  out: str = None,  # output folder
                  seeds: str = '0-7',  # latent seeds: A-B or a,b,c
                  trunc: float = 0.7,  # truncation psi (1: none)
@@ -281,5 +281,9 @@ def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train
         _need(out, "--out DIR is required (the output folder)")
         _check_ranges(('--views', views, 1, 360))
         _need(math.isfinite(trunc) and 0 <= trunc <= 1, f"--trunc must lie in [0, 1], got {trunc}")
+        if Path(ckpt).is_dir():
+            found = latest_checkpoint(ckpt)
+            _need(found, f"--ckpt {ckpt}: a folder without checkpoints (expected {Path(ckpt) / 'checkpoints' / 'gan-*.pt'})")
+            ckpt = found
         npz = generate(ckpt, _seeds(seeds), out, trunc, views, _device(device), overwrite, not quiet)
         print(f"wysiwyg-generate: wrote {npz} and the PNGs beside it")

@@ -27,7 +27,7 @@ from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_p
 __all__ = ['PRESETS', 'GENERATOR_ADDED', 'PAPER_MIMG', 'MILESTONES', 'CHECKPOINT_FORMAT', 'TrainConfig', 'config_from_dict',
            'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world', 'average_gradients',
            'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler', 'checkpoint_path',
-           'latest_checkpoint', 'read_checkpoint']
+           'latest_checkpoint', 'read_checkpoint', 'slim_checkpoint']
 
 # %% ../nbs/20_trainer.ipynb #3f1398d6
 @dataclass
@@ -391,7 +391,8 @@ def read_checkpoint(path) -> dict:
 def load_state(self: GANTrainer, ck: dict):
     "Restore a run from `state()` output."
     for k, m in dict(G=self.G, G_ema=self.G_ema, D=self.D, P=self.P).items(): m.load_state_dict(ck['nets'][k])
-    for k, o in self.opt.items(): o.load_state_dict(ck['opts'][k])
+    for k, o in self.opt.items():
+        if ck['opts']: o.load_state_dict(ck['opts'][k])                   # a slim checkpoint has none: Adam starts afresh
     self.P.meta = ck.get('proposal_meta', {})
     self.nimg, self.step, self.seconds, r = ck['nimg'], ck['step'], ck.get('seconds', 0.), ck['rng']
     r = r[self.rank] if isinstance(r, list) and len(r) == self.world else r if isinstance(r, dict) and self.world == 1 else None
@@ -400,3 +401,13 @@ def load_state(self: GANTrainer, ck: dict):
         return
     torch.set_rng_state(r['torch']); np.random.set_state(r['numpy']); random.setstate(r['python']); self.gen.set_state(r['run'])
     if r.get('cuda') is not None and self.device.type == 'cuda': torch.cuda.set_rng_state(r['cuda'], self.device)
+
+# %% ../nbs/20_trainer.ipynb #98ad60af
+def slim_checkpoint(src, dst,  # a checkpoint; where to write its slim copy
+                    overwrite: bool = False) -> Path:  # the copy
+    "The networks of a checkpoint in float16, without optimiser or random states."
+    ck = read_checkpoint(src)
+    half = lambda sd: {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    ck = dict(ck, nets={k: half(sd) for k, sd in ck['nets'].items()}, opts=None, rng=None)
+    with atomic_write(Path(dst), overwrite) as tmp, open(tmp, 'wb') as fh: torch.save(ck, fh)
+    return Path(dst)
