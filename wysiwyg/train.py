@@ -22,7 +22,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['SAMPLE_SEEDS', 'SAMPLE_YAWS', 'sample_grid', 'RunLog', 'read_log', 'init_distributed', 'check_ranks_agree', 'train',
-           'load_generator', 'final_sampler', 'generate', 'benchmark_training']
+           'timeline', 'load_generator', 'final_sampler', 'generate', 'sample_sheet', 'benchmark_training']
 
 # %% ../nbs/21_train.ipynb #4f9b47ee
 SAMPLE_SEEDS, SAMPLE_YAWS = 4, (-0.5, 0., 0.5)  # the sample grid: latents, yaws around the frontal view
@@ -189,6 +189,23 @@ def train(cfg: TrainConfig,  # the run (ignored when resuming or starting from `
     check_ranks_agree(trainer.G, trainer.device)
     return last
 
+# %% ../nbs/21_train.ipynb #911969ed
+def timeline(out,  # a run folder (log.jsonl, samples/)
+             seconds: list,  # moments of training wall time
+             maps=(0, 2),  # which of a view's columns: 0 rgb, 1 depth, 2 normals, 3 beta
+            ) -> np.ndarray:  # (seeds * S, len(seconds) * len(maps) * S, 3) uint8
+    "Each moment's newest sample grid, cut down to the frontal view's `maps` of every seed."
+    from PIL import Image
+    out, log = Path(out), read_log(out)
+    S, grids = json.loads((out / 'config.json').read_text())['image_size'], sorted((out / 'samples').glob('*.png'))
+    cols = []
+    for s in seconds:
+        reached = max([l['nimg'] for l in log if l['seconds'] <= s], default=0)
+        grid = np.asarray(Image.open(max([g for g in grids if int(g.stem) <= reached], default=grids[0])).convert('RGB'))
+        view = len(SAMPLE_YAWS) // 2 * 4                                  # the frontal view's first column
+        cols += [grid[:, (view + m) * S:(view + m + 1) * S] for m in maps]
+    return np.concatenate(cols, 1)
+
 # %% ../nbs/21_train.ipynb #d470f502
 def load_generator(path,  # a GAN checkpoint
                    device='cpu') -> tuple:  # (G_ema in eval mode, proposal, TrainConfig, images seen)
@@ -252,6 +269,22 @@ def generate(ckpt,  # a GAN checkpoint
     arrays = dict(rgb=cat('rgb').clip(0, 1), depth=cat('depth')[..., 0], normals=cat('normals'), opacity=cat('opacity')[..., 0], labels=cat('labels'))
     with atomic_write(out / 'samples.npz', overwrite) as tmp, open(tmp, 'wb') as fh: np.savez(fh, **arrays)
     return out / 'samples.npz'
+
+# %% ../nbs/21_train.ipynb #65480168
+def sample_sheet(ckpt,  # a GAN checkpoint
+                 seeds=range(6),  # one row each
+                 yaws=(-0.5, 0., 0.5),  # radians around the front
+                 trunc: float = 0.7,  # truncation psi
+                 device='cpu') -> np.ndarray:  # (rows * S, 3 * len(yaws) * S, 3) uint8
+    "Rows of seeds; for each yaw, rgb, depth and normals."
+    G, P, cfg, nimg = load_generator(ckpt, device)
+    rows = []
+    for s in seeds:
+        v = _render_views(G, P, cfg, schedule(cfg, nimg), s, list(yaws), trunc)
+        depth = torch.stack([_grey_depth(d[..., 0], o[..., 0]) for d, o in zip(v['depth'], v['opacity'])])[..., None]
+        tiles = [m for i in range(len(yaws)) for m in (v['rgb'][i], depth[i].expand(-1, -1, 3), (v['normals'][i] + 1) / 2 * v['opacity'][i])]
+        rows.append(torch.cat(tiles, 1))
+    return (torch.cat(rows, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
 
 # %% ../nbs/21_train.ipynb #e916aab2
 def _train_case(res: int, method: str, batch: int, steps: int) -> dict:
