@@ -97,24 +97,25 @@ def render_samples(G, P, cfg, nimg: int,  # a loaded generator (`load_generator`
     return dict(cat, rgb=cat['rgb'] * 2 - 1, normals=cat['normals'] * (cat['opacity'] > 0.5))
 
 # %% ../nbs/22_metrics.ipynb #f37d7234
-def _dataset_sets(data, idx: Tensor) -> tuple:  # images in [-1, 1], masked normals: (N, 3, H, W) each
+def _dataset_sets(data, idx: Tensor) -> tuple:  # images in [-1, 1] and masked normals (N, 3, H, W); depth (N, H, W)
     geo = [data.load_geometry(int(i)) for i in idx]
-    return torch.stack([data.image(int(i)) for i in idx]), torch.stack([g['normals'] * g['mask'] for g in geo])
+    return (torch.stack([data.image(int(i)) for i in idx]), torch.stack([g['normals'] * g['mask'] for g in geo]),
+            torch.stack([torch.where(g['mask'], g['depth'], FFHQ_FAR)[0] for g in geo]))       # background at far
 
 def evaluate(ckpt, data,  # a GAN checkpoint; an `EG3DDataset(..., geometry=True)`
              n: int = 256, seed: int = 0, device='cpu') -> dict:
-    "SWD (rgb and normals) against the dataset and NFS of frontal depth maps, for the checkpoint and for the data's halves."
+    "SWD (rgb and normals) against the dataset and NFS of frontal depth maps, for the checkpoint and for the data."
     G, P, cfg, nimg = load_generator(ckpt, device)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(data), generator=g)[:2 * n]
-    rgb, nrm = _dataset_sets(data, idx[:n])
+    rgb, nrm, depth = _dataset_sets(data, idx[:n])
     fake = render_samples(G, P, cfg, nimg, data.labels[idx[n:]], seed)
-    front = look_at_camera(torch.full((n,), math.pi / 2), torch.full((n,), math.pi / 2))
-    frontal = render_samples(G, P, cfg, nimg, front, seed + 1)['depth'][:, 0]
-    rgb2, nrm2 = _dataset_sets(data, idx[n:])
+    front = render_samples(G, P, cfg, nimg, look_at_camera(torch.full((n,), math.pi / 2), torch.full((n,), math.pi / 2)), seed + 1)
+    frontal = torch.where(front['opacity'][:, 0] > 0.5, front['depth'][:, 0], FFHQ_FAR)          # background at far
+    rgb2, nrm2, _ = _dataset_sets(data, idx[n:])
     return dict(nimg=nimg, swd=swd(rgb, fake['rgb'])['mean'], swd_normals=swd(nrm, fake['normals'])['mean'],
                 nfs=nfs(frontal, FFHQ_NEAR, FFHQ_FAR),
-                floor=dict(swd=swd(rgb, rgb2)['mean'], swd_normals=swd(nrm, nrm2)['mean']))
+                floor=dict(swd=swd(rgb, rgb2)['mean'], swd_normals=swd(nrm, nrm2)['mean'], nfs=nfs(depth, FFHQ_NEAR, FFHQ_FAR)))
 
 # %% ../nbs/22_metrics.ipynb #1f3b88a8
 @torch.no_grad()
