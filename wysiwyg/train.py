@@ -86,6 +86,13 @@ def _out_of_time(start: float, minutes: float | None, device) -> bool:
     if world()[1] > 1: dist.broadcast(late, 0)
     return bool(late.item())
 
+def _peak_gib(device) -> float:
+    "Peak memory so far: the GPU's allocations on CUDA, else the process's resident set (Linux and macOS)."
+    if torch.device(device).type == 'cuda': return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    import resource
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2 ** (30 if sys.platform == 'darwin' else 20)                  # bytes on macOS, KiB on Linux
+
 def _mean_stats(acc: list) -> dict:
     keys = {k for s in acc for k in s}
     return {k: float(np.mean([s[k] for s in acc if k in s])) for k in sorted(keys)}
@@ -110,7 +117,8 @@ def fit(self: GANTrainer, data,  # an `EG3DDataset` of `image_size` images
         done, ph = self.nimg >= total or _out_of_time(start, minutes, self.device), schedule(cfg, self.nimg)
         if lead and (_crossed(self.nimg, n, cfg.log_kimg) or done):
             now = time.perf_counter(); self.seconds += now - t0
-            log.scalars(self.nimg, dict(_mean_stats(acc), images_per_s=len(acc) * n / (now - t0), seconds=self.seconds))
+            log.scalars(self.nimg, dict(_mean_stats(acc), images_per_s=len(acc) * n / (now - t0), seconds=self.seconds,
+                                                    peak_gib=_peak_gib(self.device)))
             acc, t0 = [], now
         if lead and (_crossed(self.nimg, n, cfg.image_kimg) or done or self.step == 1): log.image(self.nimg, sample_grid(self.G_ema, cfg, ph, self.P), self.out)
         if _crossed(self.nimg, n, cfg.ckpt_kimg) or done: self.save()
@@ -289,7 +297,7 @@ def sample_sheet(ckpt,  # a GAN checkpoint
 # %% ../nbs/21_train.ipynb #e916aab2
 def _train_case(res: int, method: str, batch: int, steps: int) -> dict:
     "Time training steps of the tiny networks at image side `res` with 'wysiwyg' or 'two_pass' (96 spp)."
-    import resource, tempfile
+    import tempfile
     from wysiwyg.cameras import sample_ffhq_poses
     from wysiwyg.discriminator import DiscriminatorConfig
     cfg = TrainConfig(image_size=res, render_res=(res, res, res), discriminator=DiscriminatorConfig(resolution=res),
@@ -303,7 +311,7 @@ def _train_case(res: int, method: str, batch: int, steps: int) -> dict:
         stats = t.train_step(real, t.labels[:batch])
         if i: times.append(time.perf_counter() - t0)
     return dict(res=res, method=method, s_per_kimg=float(np.mean(times)) / batch * 1e3, step_s=times,
-                samples_per_pixel=stats['samples_per_pixel'], peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
+                samples_per_pixel=stats['samples_per_pixel'], peak_rss_gib=_peak_gib(t.device))
 
 # %% ../nbs/21_train.ipynb #152408c6
 def benchmark_training(out,  # folder for train_bench.json and train_bench.png
