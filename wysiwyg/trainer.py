@@ -40,7 +40,7 @@ class TrainConfig:
     image_size: int = 64  # dataset and discriminator side
     render_res: tuple = (32, 64, 64)  # render side: at the start, after the first ramp, after the second
     batch: int = 8  # images per step
-    kimg: float = 10.  # length of the run, in thousands of images shown to the discriminator
+    kimg: float = 7.  # length of the run, in thousands of images shown to the discriminator
     schedule_kimg: float = 0.  # the length the schedule is laid over (0: kimg); past its end the last phase holds
     two_pass_samples: int = 32  # samples per ray of the two-pass phase (half coarse, half fine)
     learned_budget: int = 16  # samples per easy ray in the learned-sampler phase
@@ -50,7 +50,7 @@ class TrainConfig:
     decoder_lr: float = 1e-3  # MLP_SDF and MLP_c (MLP_c's is multiplied by the schedule's factor)
     d_lr: float = 2e-3  # discriminator
     proposal_lr: float = 1e-4  # proposal network
-    gammas: tuple = (.5, .5, .5)  # R1 gamma in the schedule's three stages (the paper: 1, 4, 2 at 512^2, batch 32)
+    gammas: tuple = (.5, 2., 1.)  # R1 gamma in the schedule's three stages (the paper: 1, 4, 2 at 512^2, batch 32)
     r1_every: int = 16  # lazy R1 interval
     b_targets: tuple = (0.01, 0.001)  # L_surface target before and after its ramp
     mlp_c_lr_mul: float = 2.  # MLP_c learning-rate factor until the schedule's last stage
