@@ -169,8 +169,7 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
             _check_ranges(('--batch', batch, 1, 4096), ('--steps', steps, 1, 1000))
             result = benchmark_training(out, _int_list('--resolutions', resolutions, 8, 2048), batch, steps, overwrite=overwrite)
             print(json.dumps(result['two_pass_over_wysiwyg'])); return
-        bs = _int_list('--budgets', budgets, 1)
-        ms = methods.split(',')
+        bs, ms = _int_list('--budgets', budgets, 1), methods.split(',')
         _need(set(ms) <= set(BENCH_METHODS), f"--methods: unknown {sorted(set(ms) - set(BENCH_METHODS))}; choose from {','.join(BENCH_METHODS)}")
         _need(res % 4 == 0, f"--res must be a multiple of 4, got {res}")
         _check_ranges(('--res', res, 8, 4096), ('--scenes', scenes, 1, 1000), ('--seed', seed, 0, SEED_MAX),
