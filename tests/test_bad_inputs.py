@@ -3,14 +3,15 @@
 folder changed. The library's own bad-input tables live beside it: datasets in test_data.py, checkpoints in
 test_checkpoints.py, PDFs and budgets in test_sampler.py, existing outputs in test_safe_writes.py; camera labels
 given to the library are at the end of this file."""
-import math, os, subprocess
+import math, os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import torch
 
-from test_safe_writes import BIN, SHIPPED, snapshot
+from cli_runner import run_many
+from test_safe_writes import SHIPPED, snapshot
 
 TINY = {  # flags that make each script run tiny (positional 'what' first; '' marks a switch); a case changes some
     'wysiwyg-dataset': {'--out': 'new.zip', '--n': '2', '--res': '8', '--quiet': ''},
@@ -111,22 +112,21 @@ def world(folder: Path):
     (folder / 'done').mkdir(); (folder / 'done' / 'summary.json').write_text('{"an earlier": "run"}')
 
 
-def run_case(case, root: Path):
-    name, script, changes, _, _ = case
-    folder = root / name.replace(' ', '_')
-    world(folder)
-    before = snapshot(folder)
-    env = dict(os.environ, WYSIWYG_DATA=str(folder / 'data'), OMP_NUM_THREADS='1')
-    r = subprocess.run([str(BIN / script), *command(script, changes)], cwd=folder, capture_output=True, text=True,
-                       env=env, timeout=300)
-    return r, before, snapshot(folder)
+def run_cases(cases, root: Path):
+    "Run `cases`, each in its own folder, in one Python process: (result, folder before, folder after) of each."
+    folders = [root / c[0].replace(' ', '_') for c in cases]
+    for f in folders: world(f)
+    before = [snapshot(f) for f in folders]
+    results = run_many([[c[1], command(c[1], c[2]), f, dict(WYSIWYG_DATA=str(f / 'data'))] for c, f in zip(cases, folders)])
+    return [(r, b, snapshot(f)) for r, b, f in zip(results, before, folders)]
 
 
 @pytest.fixture(scope='module')
 def results(tmp_path_factory):
-    "Every case, run three at a time (each is a fresh Python process)."
+    "Every case, in two Python processes that each run half of the table."
     root = tmp_path_factory.mktemp('bad_inputs')
-    with ThreadPoolExecutor(3) as pool: return dict(zip([c[0] for c in CASES], pool.map(lambda c: run_case(c, root), CASES)))
+    with ThreadPoolExecutor(2) as pool: halves = list(pool.map(lambda cs: run_cases(cs, root), [CASES[0::2], CASES[1::2]]))
+    return dict(zip([c[0] for c in CASES[0::2] + CASES[1::2]], halves[0] + halves[1]))
 
 
 def test_the_table_is_big_enough(): assert len(CASES) >= 55 and len({c[0] for c in CASES}) == len(CASES)
@@ -141,10 +141,10 @@ def test_command_helper():
 @pytest.mark.parametrize('name, script, changes, status, words', CASES, ids=[c[0] for c in CASES])
 def test_bad_input(results, name, script, changes, status, words):
     r, before, after = results[name]
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == status, r.stderr
-    assert lines and lines[-1].startswith(f'{script}: error: ') and words in lines[-1], r.stderr
-    assert 'Traceback' not in r.stderr and r.stdout == ''
+    lines = r['stderr'].strip().splitlines()
+    assert r['returncode'] == status, r['stderr']
+    assert lines and lines[-1].startswith(f'{script}: error: ') and words in lines[-1], r['stderr']
+    assert 'Traceback' not in r['stderr'] and r['stdout'] == ''
     assert after == before                                # nothing pre-existing changed, nothing written
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from cli_runner import run_many
+
 BIN = Path(sys.executable).parent
 SHIPPED = Path(__file__).resolve().parent.parent / 'data' / 'proposal_128.pt'
 
@@ -55,20 +57,33 @@ MESSAGES = {'file': 'already exists; pass --overwrite', 'folder': 'is a folder',
 CASES = [(s, k) for s in SCRIPTS for k in MESSAGES]
 
 
+def _case_paths(script, kind, folder):
+    "The output to pass and the path the check is about."
+    inner = SCRIPTS[script][1]
+    out = folder / 'out' / ('result' if inner else 'result.bin')
+    return out, (out / inner if inner else out)
+
+
+@pytest.fixture(scope='module')
+def kept(tmp_path_factory):
+    "Every case in its own folder, all run in one Python process: (result, folder before, folder after) per case."
+    folders = {c: tmp_path_factory.mktemp('-'.join(c)) for c in CASES}
+    for (script, kind), f in folders.items(): plant(kind, _case_paths(script, kind, f)[1], f)
+    before = {c: snapshot(f) for c, f in folders.items()}
+    jobs = [[s, SCRIPTS[s][0](_case_paths(s, k, f)[0]) + (['--overwrite'] if k != 'file' else []), f,
+             dict(WYSIWYG_DATA=str(f / 'data'))] for (s, k), f in folders.items()]
+    return {c: (r, before[c], snapshot(f), _case_paths(*c, f)[1]) for (c, f), r in zip(folders.items(), run_many(jobs))}
+
+
 @pytest.mark.parametrize('script,kind', CASES)
-def test_existing_output_is_kept(script, kind, tmp_path):
-    args, inner = SCRIPTS[script]
-    out = tmp_path / 'out' / ('result' if inner else 'result.bin')
-    target = out / inner if inner else out
-    plant(kind, target, tmp_path)
-    before = snapshot(tmp_path)
-    r, seconds = run(script, args(out) + (['--overwrite'] if kind != 'file' else []), tmp_path)
-    assert r.returncode != 0, r.stdout
-    last = r.stderr.strip().splitlines()[-1]
-    assert str(target) in last and MESSAGES[kind] in last, r.stderr
-    assert 'Traceback' not in r.stderr
-    assert snapshot(tmp_path) == before                    # nothing changed, nothing added (no dataset built either)
-    assert seconds < 60, f"{script} took {seconds:.0f} s to refuse: the check must come before the work"
+def test_existing_output_is_kept(script, kind, kept):
+    r, before, after, target = kept[script, kind]
+    assert r['returncode'] != 0, r['stdout']
+    last = r['stderr'].strip().splitlines()[-1]
+    assert str(target) in last and MESSAGES[kind] in last, r['stderr']
+    assert 'Traceback' not in r['stderr']
+    assert after == before                                 # nothing changed, nothing added (no dataset built either)
+    assert r['seconds'] < 60, f"{script} took {r['seconds']:.0f} s to refuse: the check must come before the work"
 
 
 @pytest.mark.parametrize('script', ['wysiwyg-dataset', 'wysiwyg-bench'])
