@@ -110,7 +110,7 @@ def demo_cli(out:str='out/demo', # output folder
              overwrite:store_true=False, # replace existing outputs (otherwise an existing file stops the command)
              debug:store_true=False, # show the traceback of an error
             ):
-    "wysiwyg's main job: build the synthetic dataset and render analytic scenes with the baseline samplers."
+    "A first look: build the synthetic dataset and render analytic scenes with the baseline samplers."
     with _reporting('wysiwyg-demo', debug):
         budgets = _int_list('--samples', samples, 2)
         _check_ranges(('--res', res, 4, 4096), ('--reference', reference, 2, 65536), ('--dataset_res', dataset_res, 4, 4096),
