@@ -152,3 +152,18 @@ def test_bench_sampler_runs_on_a_checkpoints_scenes_beside_the_analytic_ones(tmp
     assert r.returncode == 0, r.stderr[-2000:]
     kinds = json.loads((tmp_path / 'b' / 'sampler.json').read_text())['per_kind']
     assert sorted(kinds) == ['generated', 'head'] and kinds['generated']['methods']['wysiwyg'][0]['psnr'] > 0
+
+
+SHIPPED_GAN = Path(__file__).resolve().parent.parent / 'data' / 'gan_tiny.pt'
+
+
+def test_the_shipped_checkpoint_is_small_and_draws_heads(tmp_path):
+    "The shipped tiny GAN: a few MB of float16 weights that the main job starts from, drawing an object on a clear background."
+    torch.set_num_threads(1)
+    ck = read_checkpoint(SHIPPED_GAN)
+    assert SHIPPED_GAN.stat().st_size < 10e6 and ck['opts'] is None
+    assert {t.dtype for t in ck['nets']['G'].values() if t.is_floating_point()} == {torch.float16}
+    from wysiwyg.train import generate
+    import numpy as np
+    opacity = np.load(generate(SHIPPED_GAN, [0, 1, 2], tmp_path, views=1, progress=False))['opacity']  # (3, 64, 64)
+    assert (opacity[:, 28:36, 28:36] > 0.9).all() and (opacity[:, :4, :4] < 0.1).all()   # opaque centre, empty corners
