@@ -13,6 +13,8 @@ import torch
 from cli_runner import run_many
 from test_safe_writes import SHIPPED, snapshot
 
+SHIPPED_GAN = Path(__file__).resolve().parent.parent / 'data' / 'gan_tiny.pt'
+
 TINY = {  # flags that make each script run tiny (positional 'what' first; '' marks a switch); a case changes some
     'wysiwyg-dataset': {'--out': 'new.zip', '--n': '2', '--res': '8', '--quiet': ''},
     'wysiwyg-train-proposal': {'--out': 'new.pt', '--steps': '1', '--res': '64', '--scenes': '1', '--batch': '1',
@@ -21,8 +23,9 @@ TINY = {  # flags that make each script run tiny (positional 'what' first; '' ma
                       '--reference': '16', '--device': 'cpu', '--proposal': str(SHIPPED)},
     'wysiwyg-demo': {'--out': 'demo', '--res': '8', '--samples': '4', '--reference': '16', '--dataset_res': '8',
                      '--dataset_n': '2', '--scenes': 'sphere'},
+    'wysiwyg-eval': {'--ckpt': str(SHIPPED_GAN), '--data': 'afile', '--n': '2', '--quiet': ''},
 }
-D, T, B, M = 'wysiwyg-dataset', 'wysiwyg-train-proposal', 'wysiwyg-bench', 'wysiwyg-demo'
+D, T, B, M, E = 'wysiwyg-dataset', 'wysiwyg-train-proposal', 'wysiwyg-bench', 'wysiwyg-demo', 'wysiwyg-eval'
 
 # (id, script, flags replacing the tiny ones (None: drop the flag), exit status, words the last line must hold)
 CASES = [
@@ -89,6 +92,16 @@ CASES = [
     ('demo scene unknown', M, {'--scenes': 'sphere,teapot'}, 2, "--scenes: unknown scene(s) ['teapot']"),
     ('demo out inside a file', M, {'--out': 'afile'}, 1, 'afile is a file, not a folder'),
     ('demo output exists', M, {'--out': 'done'}, 1, 'summary.json: already exists'),
+    ('eval no ckpt', E, {'--ckpt': None}, 2, '--ckpt FILE is required'),
+    ('eval ckpt a folder without checkpoints', E, {'--ckpt': 'adir'}, 2, '--ckpt adir: a folder without checkpoints'),
+    ('eval ckpt missing', E, {'--ckpt': 'none.pt'}, 1, 'none.pt: not a readable checkpoint'),
+    ('eval ckpt garbage', E, {'--ckpt': 'precious.zip'}, 1, 'precious.zip: not a readable checkpoint'),
+    ('eval metric unknown', E, {'--metrics': 'swd,blur'}, 2, "--metrics: unknown ['blur']; choose from swd,swd_n"),
+    ('eval n 0', E, {'--n': '0'}, 2, '--n must be at least 1'),
+    ('eval out exists', E, {'--out': 'precious.zip'}, 1, 'precious.zip: already exists'),
+    ('eval out ends with a slash', E, {'--out': 'adir/'}, 2, "--out adir/: ends with '/'"),
+    ('eval inception missing', E, {'--metrics': 'fid', '--inception': 'none.pth'}, 1, 'none.pth: Inception weights not found; download'),
+    ('eval data not a dataset', E, {}, 1, 'afile: not a zip archive'),
 ]
 
 

@@ -52,8 +52,12 @@ def _losses(out):
 
 
 def test_kill_9_then_resume_repeats_the_losses(tmp_path):
-    "The tiny preset from the command line: SIGKILL after the first checkpoint, --resume, same losses bitwise."
-    subprocess.run(_cli(tmp_path / 'a'), env=ENV, check=True, capture_output=True)
+    """The tiny preset from the command line: SIGKILL after the first checkpoint, --resume, same losses bitwise.
+    The uninterrupted run also scores its last checkpoint (--metrics) into metrics.jsonl."""
+    subprocess.run(_cli(tmp_path / 'a', '--metrics', 'swd', '--metrics_kimg', '0.016', '--metrics_n', '2'), env=ENV, check=True,
+                   capture_output=True)
+    scores = read_log(tmp_path / 'a', 'metrics.jsonl')
+    assert [l['nimg'] for l in scores] == [16] and scores[0]['swd'] > scores[0]['floor_swd'] > 0
     p = subprocess.Popen(_cli(tmp_path / 'b'), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ck = tmp_path / 'b' / 'checkpoints' / 'gan-0000000008.pt'
     while not ck.exists() and p.poll() is None: time.sleep(0.05)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FAILURES', 'SEED_MAX', 'UsageError', 'demo_cli', 'dataset_cli', 'bench_cli', 'train_proposal_cli', 'train_cli',
-           'generate_cli']
+           'generate_cli', 'eval_cli']
 
 # %% ../nbs/26_cli.ipynb #fbac4f14
 import json, math, os, sys, time
@@ -20,7 +20,8 @@ from .demo import pick_demo_scenes, run_demo, demo_report
 from .data import EG3DDataset, default_dataset
 from .trainer import PRESETS, read_checkpoint, latest_checkpoint
 from .train import train, generate, benchmark_training, load_generator
-from .metrics import generated_scenes
+from .files import atomic_write, check_output
+from .metrics import generated_scenes, METRICS, NEEDS_INCEPTION, MetricsLog, evaluate_generator, inception_weights, read_normal_maps
 
 # %% ../nbs/26_cli.ipynb #525e0f71
 class UsageError(ValueError):
@@ -70,6 +71,14 @@ def _int_list(flag:str, # the flag, for the message
     _need(xs and least <= min(xs) and max(xs) <= most,
           f"{flag} must be integers from {least} to {most} separated by commas, got {text!r}")
     return xs
+
+def _metric_list(text: str  # comma-separated metric names
+                ) -> tuple:  # the names
+    "Parse `--metrics`; `UsageError` naming the unknown ones."
+    names = tuple(s.strip() for s in text.split(',') if s.strip())
+    bad = [m for m in names if m not in METRICS]
+    _need(names and not bad, f"--metrics: unknown {bad or [text]}; choose from {','.join(METRICS)}")
+    return names
 
 # %% ../nbs/26_cli.ipynb #7fa69afd
 def _set_threads(threads:int, # torch CPU threads; 0 leaves torch's default
@@ -237,6 +246,9 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
               log_kimg: float = None,  # log interval in thousands of images (default: the preset's)
               device: str = None,  # cpu, cuda or cuda:N (default: a GPU when there is one)
               threads: int = 0,  # torch CPU threads (0: torch's default)
+              metrics: str = None,  # log these metrics to metrics.jsonl during training, e.g. swd,nfs (names as wysiwyg-eval's)
+              metrics_kimg: float = 1.,  # their interval in thousands of images
+              metrics_n: int = 64,  # samples per evaluation
               quiet: store_true = False,  # no progress bar
               debug: store_true = False,  # show the traceback of an error
              ):
@@ -247,12 +259,16 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
         _check_ranges(('--seed', seed, 0, SEED_MAX), ('--batch', batch or 1, 1, 65536))
         for flag, v in (('--kimg', kimg), ('--ckpt_kimg', ckpt_kimg), ('--log_kimg', log_kimg), ('--minutes', minutes)):
             _need(v is None or (math.isfinite(v) and v > 0), f"{flag} must be a positive number, got {v}")
+        _check_ranges(('--metrics_n', metrics_n, 1, 10 ** 5))
+        _need(math.isfinite(metrics_kimg) and metrics_kimg > 0, f"--metrics_kimg must be a positive number, got {metrics_kimg}")
+        names = _metric_list(metrics) if metrics else ()
         _set_threads(threads)
         given = dict(kimg=kimg, batch=batch, ckpt_kimg=ckpt_kimg, log_kimg=log_kimg)
         cfg = PRESETS[config](seed=seed, **{k: v for k, v in given.items() if v is not None})
-        last = train(cfg, EG3DDataset(data or default_dataset(progress=not quiet)), out, resume=resume,
-                     kimg=kimg if resume or init else None, device=_device(device), progress=not quiet, minutes=minutes,
-                     init=init)
+        ds = EG3DDataset(data or default_dataset(progress=not quiet))
+        scores = MetricsLog(ds, metrics_kimg, names, metrics_n) if names else None        # checks the names against the data
+        last = train(cfg, ds, out, resume=resume, kimg=kimg if resume or init else None, device=_device(device),
+                     progress=not quiet, minutes=minutes, init=init, callback=scores)
         if int(os.environ.get('RANK', 0)) == 0: print(f"wysiwyg-train: {read_checkpoint(last)['nimg']} images seen; last checkpoint {last}")
 
 # %% ../nbs/26_cli.ipynb #a11cb7c8
@@ -262,6 +278,15 @@ def _seeds(text: str  # 'A-B' (inclusive) or 'a,b,c'
     a, dash, b = text.partition('-')
     if dash and a.isdigit() and b.isdigit() and int(a) <= int(b) and int(b) - int(a) < 100000: return list(range(int(a), int(b) + 1))
     return list(_int_list('--seeds', text, 0, SEED_MAX))
+
+def _checkpoint_flag(ckpt: str | None  # a checkpoint file, or a run folder
+                    ) -> str:  # a checkpoint file
+    "Check `--ckpt`: a run folder stands for its newest checkpoint."
+    _need(ckpt, "--ckpt FILE is required (a checkpoint written by wysiwyg-train)")
+    if not Path(ckpt).is_dir(): return ckpt
+    found = latest_checkpoint(ckpt)
+    _need(found, f"--ckpt {ckpt}: a folder without checkpoints (expected {Path(ckpt) / 'checkpoints' / 'gan-*.pt'})")
+    return str(found)
 
 @call_parse
 def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a run folder (its newest)
@@ -276,13 +301,49 @@ def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or 
                 ):
     "Render samples of a trained generator."
     with _reporting('wysiwyg-generate', debug):
-        _need(ckpt, "--ckpt FILE is required (a checkpoint written by wysiwyg-train)")
+        ckpt = _checkpoint_flag(ckpt)
         _need(out, "--out DIR is required (the output folder)")
         _check_ranges(('--views', views, 1, 360))
         _need(math.isfinite(trunc) and 0 <= trunc <= 1, f"--trunc must lie in [0, 1], got {trunc}")
-        if Path(ckpt).is_dir():
-            found = latest_checkpoint(ckpt)
-            _need(found, f"--ckpt {ckpt}: a folder without checkpoints (expected {Path(ckpt) / 'checkpoints' / 'gan-*.pt'})")
-            ckpt = found
         npz = generate(ckpt, _seeds(seeds), out, trunc, views, _device(device), overwrite, not quiet)
         print(f"wysiwyg-generate: wrote {npz} and the PNGs beside it")
+
+# %% ../nbs/26_cli.ipynb #ac018ac1
+def _score_table(r: dict  # an `evaluate` result
+                ) -> str:  # one line per metric: the generator's score and the floor
+    rows = [f"{'metric':8s} {'generator':>12s} {'floor':>12s}"]
+    for k in (k for k in METRICS if k in r):
+        f = r['floor'].get(k)
+        rows.append(f"{k:8s} {r[k]:12.4g} {'' if f is None else format(f, '12.4g'):>12s}")
+    return '\n'.join(rows)
+
+@call_parse
+def eval_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a run folder (its newest)
+             data: str = None,  # EG3D dataset (.zip or folder); default: the bundled synthetic 64x64 heads
+             metrics: str = 'swd,swd_n,depth,nfs',  # comma-separated, from fid,kid,swd,fid_n,swd_n,nfs,depth
+             n: int = 256,  # generated samples; the dataset gives 2n images (n to compare with, n for the floor)
+             out: str = None,  # JSON file to write (default: only print)
+             normals: str = None,  # folder of reference normal-map PNGs for swd_n and fid_n (default: the dataset's own)
+             inception: str = None,  # Inception weights file for fid, kid, fid_n (default: torch-fidelity's download)
+             seed: int = 0,  # seeds the latents and the dataset's halves
+             device: str = None,  # cpu, cuda or cuda:N
+             threads: int = 0,  # torch CPU threads (0: torch's default)
+             overwrite: store_true = False,  # replace an existing --out
+             quiet: store_true = False,  # no progress bar
+             debug: store_true = False,  # show the traceback of an error
+            ):
+    "Score a trained generator against a dataset, beside the dataset's own floor."
+    with _reporting('wysiwyg-eval', debug):
+        ckpt, names = _checkpoint_flag(ckpt), _metric_list(metrics)
+        _check_ranges(('--n', n, 1, 10 ** 6), ('--seed', seed, 0, SEED_MAX))
+        if out: _file_flag('--out', out, 'the JSON file to write'); check_output(Path(out), overwrite)
+        _set_threads(threads)
+        if any(m in NEEDS_INCEPTION for m in names): inception = str(inception_weights(inception))    # before any work
+        gen = load_generator(ckpt, _device(device))
+        ds = EG3DDataset(data or default_dataset(progress=not quiet))
+        ref = read_normal_maps(normals, ds.resolution) if normals else None
+        r = dict(ckpt=ckpt, data=str(ds.path), **evaluate_generator(*gen, ds, names, n, seed, normals=ref, inception=inception,
+                                                                    progress=not quiet))
+        if out:
+            with atomic_write(Path(out), overwrite) as tmp: Path(tmp).write_text(json.dumps(r, indent=1))
+        print(_score_table(r) + (f"\nwysiwyg-eval: wrote {out}" if out else ''))

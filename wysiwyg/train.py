@@ -46,15 +46,15 @@ def sample_grid(G: Generator, cfg: TrainConfig, ph: Phase, P: ProposalCNN) -> np
 
 # %% ../nbs/21_train.ipynb #05bdd66a
 class RunLog:
-    "log.jsonl and TensorBoard (when installed), cut back to `nimg` when a run resumes."
-    def __init__(self, out: Path, nimg: int):
-        self.path = Path(out) / 'log.jsonl'
+    "A JSON-lines log (`name`) and TensorBoard (`tb`, when installed), both cut back to `nimg` when a run resumes."
+    def __init__(self, out: Path, nimg: int, name: str = 'log.jsonl', tb: str = 'tb'):
+        self.path = Path(out) / name
         if self.path.exists():
             keep = [l for l in self.path.read_text().splitlines() if l.strip() and json.loads(l)['nimg'] <= nimg]
             with atomic_write(self.path, overwrite=True) as tmp: Path(tmp).write_text(''.join(l + '\n' for l in keep))
         try:
             from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(Path(out) / 'tb'), purge_step=nimg)
+            self.tb = SummaryWriter(str(Path(out) / tb), purge_step=nimg)
         except ImportError: self.tb = None
 
     def scalars(self, nimg: int, stats: dict):
@@ -68,9 +68,9 @@ class RunLog:
         with atomic_write(path, overwrite=True) as tmp: Image.fromarray(grid).save(tmp, format='PNG')
         if self.tb: self.tb.add_image('samples', grid, nimg, dataformats='HWC')
 
-def read_log(out) -> list:
-    "The run's log lines as dicts."
-    p = Path(out) / 'log.jsonl'
+def read_log(out, name: str = 'log.jsonl') -> list:
+    "The lines of a run's log (or of its `metrics.jsonl`) as dicts."
+    p = Path(out) / name
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 
 # %% ../nbs/21_train.ipynb #6b652993
