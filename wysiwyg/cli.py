@@ -21,6 +21,7 @@ from .data import EG3DDataset, default_dataset
 from .trainer import PRESETS, read_checkpoint, latest_checkpoint
 from .train import train, generate, benchmark_training, load_generator
 from .files import atomic_write, check_output
+from .export import export_paths, export_samples
 from .metrics import generated_scenes, METRICS, NEEDS_INCEPTION, MetricsLog, evaluate_generator, inception_weights, read_normal_maps
 
 # %% ../nbs/26_cli.ipynb #525e0f71
@@ -294,6 +295,10 @@ def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or 
                  seeds: str = '0-7',  # latent seeds: A-B or a,b,c
                  trunc: float = 0.7,  # truncation psi (1: none)
                  views: int = 5,  # yaws in each seed's sweep
+                 shapes: str = None,  # also each seed's mesh, in these formats: ply,obj,glb
+                 orbit: str = None,  # also each seed's orbit video, in these formats: gif,mp4
+                 mesh_res: int = 128,  # marching-cubes grid side of --shapes
+                 frames: int = 48,  # frames of each --orbit video
                  device: str = None,  # cpu, cuda or cuda:N
                  overwrite: store_true = False,  # replace existing outputs
                  quiet: store_true = False,  # no progress bar
@@ -305,8 +310,14 @@ def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or 
         _need(out, "--out DIR is required (the output folder)")
         _check_ranges(('--views', views, 1, 360))
         _need(math.isfinite(trunc) and 0 <= trunc <= 1, f"--trunc must lie in [0, 1], got {trunc}")
-        npz = generate(ckpt, _seeds(seeds), out, trunc, views, _device(device), overwrite, not quiet)
-        print(f"wysiwyg-generate: wrote {npz} and the PNGs beside it")
+        _check_ranges(('--mesh_res', mesh_res, 8, 2048), ('--frames', frames, 1, 10000))
+        shapes, orbit, seeds = tuple(shapes.split(',')) if shapes else (), tuple(orbit.split(',')) if orbit else (), _seeds(seeds)
+        try: extra = export_paths(seeds, out, shapes, orbit)
+        except ValueError as e: raise UsageError(f"--shapes/--orbit: {e}") from None
+        for p in extra: check_output(p, overwrite)                                  # before any rendering
+        npz = generate(ckpt, seeds, out, trunc, views, _device(device), overwrite, not quiet)
+        if extra: export_samples(ckpt, seeds, out, shapes, orbit, mesh_res, frames, trunc, _device(device), overwrite, not quiet)
+        print(f"wysiwyg-generate: wrote {npz} and the PNGs beside it" + (f", and {len(extra)} meshes, videos and reports" if extra else ''))
 
 # %% ../nbs/26_cli.ipynb #ac018ac1
 def _score_table(r: dict  # an `evaluate` result

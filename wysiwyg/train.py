@@ -241,11 +241,13 @@ def _grey_depth(depth: Tensor, opacity: Tensor) -> Tensor:  # (H, W) each -> (H,
     return torch.where(fg, 1 - 0.8 * (depth - lo) / (hi - lo + 1e-8), torch.zeros_like(depth))
 
 @torch.no_grad()
-def _render_views(G, P, cfg, phase, seed: int, yaws, trunc: float) -> dict:  # images (V, S, S, C), labels (V, 25)
+def _render_views(G, P, cfg, phase, seed: int, yaws, trunc: float,  # yaw offsets from the front (V,)
+                  pitches=None) -> dict:  # pitches (V,), default level; -> images (V, S, S, C), labels (V, 25)
     "One seed's scene (conditioned on the frontal camera) from each yaw offset in `yaws`."
     dev = next(G.parameters()).device
     z = torch.randn(1, cfg.generator.z_dim, generator=torch.Generator().manual_seed(seed)).to(dev)
-    c = look_at_camera(torch.tensor(yaws, dtype=torch.float32) + math.pi / 2, torch.full((len(yaws),), math.pi / 2)).to(dev)
+    pitch = torch.tensor(pitches, dtype=torch.float32) if pitches is not None else torch.full((len(yaws),), math.pi / 2)
+    c = look_at_camera(torch.tensor(yaws, dtype=torch.float32) + math.pi / 2, pitch).to(dev)
     front = look_at_camera(torch.tensor([math.pi / 2]), torch.tensor([math.pi / 2])).to(dev)
     scene = G(z.expand(len(yaws), -1), front.expand(len(yaws), -1), psi=trunc, noise='const')
     img = render_scene(scene, c, cfg.image_size, final_sampler(cfg, P, phase), normals=True, generator=torch.Generator(dev).manual_seed(seed))
