@@ -24,8 +24,10 @@ TINY = {  # flags that make each script run tiny (positional 'what' first; '' ma
     'wysiwyg-demo': {'--out': 'demo', '--res': '8', '--samples': '4', '--reference': '16', '--dataset_res': '8',
                      '--dataset_n': '2', '--scenes': 'sphere'},
     'wysiwyg-eval': {'--ckpt': str(SHIPPED_GAN), '--data': 'afile', '--n': '2', '--quiet': ''},
+    'wysiwyg-invert': {'--ckpt': str(SHIPPED_GAN), '--image': 'afile', '--out': 'inv', '--w_steps': '1', '--g_steps': '1',
+                       '--mesh_res': '16', '--quiet': ''},
 }
-D, T, B, M, E = 'wysiwyg-dataset', 'wysiwyg-train-proposal', 'wysiwyg-bench', 'wysiwyg-demo', 'wysiwyg-eval'
+D, T, B, M, E, I = 'wysiwyg-dataset', 'wysiwyg-train-proposal', 'wysiwyg-bench', 'wysiwyg-demo', 'wysiwyg-eval', 'wysiwyg-invert'
 
 # (id, script, flags replacing the tiny ones (None: drop the flag), exit status, words the last line must hold)
 CASES = [
@@ -102,6 +104,12 @@ CASES = [
     ('eval out ends with a slash', E, {'--out': 'adir/'}, 2, "--out adir/: ends with '/'"),
     ('eval inception missing', E, {'--metrics': 'fid', '--inception': 'none.pth'}, 1, 'none.pth: Inception weights not found; download'),
     ('eval data not a dataset', E, {}, 1, 'afile: not a zip archive'),
+    ('invert no image', I, {'--image': None}, 2, '--image FILE is required'),
+    ('invert image missing', I, {'--image': 'none.png'}, 1, 'none.png: not a readable image'),
+    ('invert image not an image', I, {'--image': 'precious.zip'}, 1, 'precious.zip: not a readable image'),
+    ('invert yaw too far', I, {'--yaw': '2'}, 2, '--yaw and --pitch must be radians within 1.5 of the front'),
+    ('invert pitch nan', I, {'--pitch': 'nan'}, 2, '--yaw and --pitch must be radians'),
+    ('invert steps negative', I, {'--w_steps': '-1'}, 2, '--w_steps must be at least 0'),
 ]
 
 

@@ -1,5 +1,6 @@
-"""Meshes and orbit videos from the command line: wysiwyg-generate --shapes --orbit writes every format for the
-shipped checkpoint, each loads back, and an output already on disk stops the command before anything is written."""
+"""Meshes, orbit videos and reconstructions from the command line: wysiwyg-generate --shapes --orbit writes every
+format for the shipped checkpoint, each loads back, and an output already on disk stops the command before anything
+is written; wysiwyg-invert writes its views, depth, normals and a closed mesh of a held-out head."""
 import json, os, subprocess, sys
 from pathlib import Path
 
@@ -27,3 +28,16 @@ def test_an_existing_mesh_stops_generate_before_it_writes_anything(tmp_path):
     r = subprocess.run(GEN + ['--out', str(tmp_path)], env=ENV, capture_output=True, text=True)
     assert r.returncode == 1 and 'seed0000.glb: already exists' in r.stderr.strip().splitlines()[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ['seed0000.glb'] and (tmp_path / 'seed0000.glb').read_text() == 'a mesh made by hand'
+
+
+def test_invert_reconstructs_a_held_out_head(tmp_path):
+    from PIL import Image
+    from wysiwyg.invert import heldout_views, RECONSTRUCTION_FILES
+    h = heldout_views(3)
+    Image.fromarray((h['image'].permute(1, 2, 0).numpy() * 255).round().astype('uint8')).save(tmp_path / 'head.png')
+    r = subprocess.run([str(BIN / 'wysiwyg-invert'), '--ckpt', str(SHIPPED_GAN), '--image', str(tmp_path / 'head.png'), '--out',
+                        str(tmp_path / 'rec'), '--w_steps', '3', '--g_steps', '3', '--mesh_res', '32', '--quiet'], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / 'rec').iterdir()) == sorted(RECONSTRUCTION_FILES)
+    s = json.loads((tmp_path / 'rec' / 'inversion.json').read_text())
+    assert s['loss_last'] < s['loss_first'] and trimesh.load(tmp_path / 'rec' / 'mesh.glb', force='mesh').is_watertight

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FAILURES', 'SEED_MAX', 'UsageError', 'demo_cli', 'dataset_cli', 'bench_cli', 'train_proposal_cli', 'train_cli',
-           'generate_cli', 'eval_cli']
+           'generate_cli', 'eval_cli', 'invert_cli']
 
 # %% ../nbs/26_cli.ipynb #fbac4f14
 import json, math, os, sys, time
@@ -22,6 +22,8 @@ from .trainer import PRESETS, read_checkpoint, latest_checkpoint
 from .train import train, generate, benchmark_training, load_generator
 from .files import atomic_write, check_output
 from .export import export_paths, export_samples
+from .invert import InversionConfig, reconstruct
+from .cameras import look_at_camera
 from .metrics import generated_scenes, METRICS, NEEDS_INCEPTION, MetricsLog, evaluate_generator, inception_weights, read_normal_maps
 
 # %% ../nbs/26_cli.ipynb #525e0f71
@@ -358,3 +360,33 @@ def eval_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a ru
         if out:
             with atomic_write(Path(out), overwrite) as tmp: Path(tmp).write_text(json.dumps(r, indent=1))
         print(_score_table(r) + (f"\nwysiwyg-eval: wrote {out}" if out else ''))
+
+# %% ../nbs/26_cli.ipynb #fe40c168
+@call_parse
+def invert_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a run folder (its newest)
+               image: str = None,  # the photo to reconstruct (PNG, JPEG, ...): a head on a dark background
+               out: str = None,  # output folder
+               w_steps: int = 300,  # stage 1: latent, camera and noise
+               g_steps: int = 200,  # stage 2: the generator's weights (pivotal tuning)
+               yaw: float = 0.,  # camera guess: radians left or right of the front
+               pitch: float = 0.,  # camera guess: radians below (+) or above (-) the front
+               mesh_res: int = 128,  # marching-cubes grid side of the mesh
+               seed: int = 0,  # the samplers' jitter
+               device: str = None,  # cpu, cuda or cuda:N
+               threads: int = 0,  # torch CPU threads (0: torch's default)
+               overwrite: store_true = False,  # replace existing outputs
+               quiet: store_true = False,  # no progress bar
+               debug: store_true = False,  # show the traceback of an error
+              ):
+    "Reconstruct a 3D head from one image with a trained generator."
+    with _reporting('wysiwyg-invert', debug):
+        ckpt = _checkpoint_flag(ckpt)
+        _need(image, "--image FILE is required (the photo to reconstruct)")
+        _need(out, "--out DIR is required (the output folder)")
+        _check_ranges(('--w_steps', w_steps, 0, 10 ** 6), ('--g_steps', g_steps, 0, 10 ** 6), ('--mesh_res', mesh_res, 8, 2048),
+                      ('--seed', seed, 0, SEED_MAX))
+        _need(all(math.isfinite(a) and abs(a) < 1.5 for a in (yaw, pitch)), f"--yaw and --pitch must be radians within 1.5 of the front, got {yaw}, {pitch}")
+        _set_threads(threads)
+        c = look_at_camera(torch.tensor(math.pi / 2 + yaw), torch.tensor(math.pi / 2 + pitch))
+        s = reconstruct(ckpt, image, out, InversionConfig(w_steps, g_steps, seed=seed), c, mesh_res, _device(device), overwrite, not quiet)
+        print(f"wysiwyg-invert: loss {s['loss_first']:.4f} -> {s['loss_last']:.4f}; wrote {out}/fitted.png, views.png, depth.png, normals.png, mesh.glb, inversion.json")
