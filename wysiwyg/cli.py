@@ -37,7 +37,7 @@ def _need(ok, # the condition a flag must meet
     if not ok: raise UsageError(message)
 
 # %% ../nbs/26_cli.ipynb #3165cb57
-FAILURES = (ValueError, OSError, FloatingPointError, MemoryError, torch.cuda.OutOfMemoryError)
+FAILURES = (ValueError, OSError, ImportError, FloatingPointError, MemoryError, torch.cuda.OutOfMemoryError)  # ImportError: an optional package
 
 @contextmanager
 def _reporting(name:str, # the console script, e.g. 'wysiwyg-dataset'
