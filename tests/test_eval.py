@@ -26,12 +26,12 @@ def micro(tmp_path_factory):
 
 def test_eval_cli_gives_the_librarys_numbers_for_every_metric(tmp_path, micro):
     ckpt, data, weights = micro
-    r = subprocess.run([str(BIN / 'wysiwyg-eval'), '--ckpt', str(ckpt), '--data', str(data.path), '--n', '3', '--inception',
+    r = subprocess.run([str(BIN / 'wysiwyg-eval'), '--ckpt', str(ckpt), '--data', str(data.path), '--n', '2', '--inception',
                         str(weights), '--metrics', ','.join(METRICS), '--out', str(tmp_path / 'r.json'), '--quiet'],
                        env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     got, cheap = json.loads((tmp_path / 'r.json').read_text()), ('swd', 'swd_n', 'depth', 'nfs')
-    want = evaluate(ckpt, data, cheap, n=3)
+    want = evaluate(ckpt, data, cheap, n=2)
     assert set(got['floor']) == set(METRICS) and all(m in r.stdout.split() for m in METRICS)
     for m in cheap: assert got[m] == pytest.approx(want[m], rel=1e-5) and got['floor'][m] == pytest.approx(want['floor'][m], rel=1e-5)
     assert all(got[m] >= 0 and got[m] < float('inf') for m in ('fid', 'fid_n'))    # random Inception weights: plumbing only

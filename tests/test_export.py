@@ -36,7 +36,7 @@ def test_invert_reconstructs_a_held_out_head(tmp_path):
     h = heldout_views(3)
     Image.fromarray((h['image'].permute(1, 2, 0).numpy() * 255).round().astype('uint8')).save(tmp_path / 'head.png')
     r = subprocess.run([str(BIN / 'wysiwyg-invert'), '--ckpt', str(SHIPPED_GAN), '--image', str(tmp_path / 'head.png'), '--out',
-                        str(tmp_path / 'rec'), '--w_steps', '3', '--g_steps', '3', '--mesh_res', '32', '--quiet'], env=ENV, capture_output=True, text=True)
+                        str(tmp_path / 'rec'), '--w_steps', '2', '--g_steps', '2', '--mesh_res', '24', '--quiet'], env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / 'rec').iterdir()) == sorted(RECONSTRUCTION_FILES)
     s = json.loads((tmp_path / 'rec' / 'inversion.json').read_text())

@@ -44,7 +44,7 @@ def image_loss(img: Tensor, target: Tensor,  # (N, 3, S, S) in [0, 1]
     lap = sum(F.l1_loss(a, b) for a, b in zip(laplacian_pyramid(img, 8), laplacian_pyramid(target, 8)))
     return F.mse_loss(img, target) + pyramid_weight * lap
 
-# %% ../nbs/24_invert.ipynb #e1643744
+# %% ../nbs/24_invert.ipynb #dd0d5d84
 def _noise_maps(G) -> list:  # the constant noise images of the synthesis layers
     return [m.noise_const for m in G.modules() if hasattr(m, 'noise_const')]
 
@@ -53,6 +53,7 @@ def _render(G, w, yaw, pitch, cfg, icfg, g) -> Tensor:  # (1, 3, S, S) in [0, 1]
     img = render_scene(G.field(G.planes(w, noise='const')), c, cfg.image_size, TwoPass(icfg.render_res or cfg.image_size, icfg.samples), generator=g)
     return img['rgb'].permute(0, 3, 1, 2)
 
+# %% ../nbs/24_invert.ipynb #e1643744
 def invert(G, cfg,  # a generator and its run's config (`load_generator`)
            target: Tensor,  # the image (3, S, S) in [0, 1], S = cfg.image_size
            c: Tensor | None = None,  # a guess of its camera (25,); default: frontal
