@@ -274,7 +274,7 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
                      progress=not quiet, minutes=minutes, init=init, callback=scores)
         if int(os.environ.get('RANK', 0)) == 0: print(f"wysiwyg-train: {read_checkpoint(last)['nimg']} images seen; last checkpoint {last}")
 
-# %% ../nbs/26_cli.ipynb #a11cb7c8
+# %% ../nbs/26_cli.ipynb #c4226605
 def _seeds(text: str  # 'A-B' (inclusive) or 'a,b,c'
           ) -> list:  # the seeds
     "Parse `--seeds`; `UsageError` naming the flag otherwise."
@@ -291,6 +291,7 @@ def _checkpoint_flag(ckpt: str | None  # a checkpoint file, or a run folder
     _need(found, f"--ckpt {ckpt}: a folder without checkpoints (expected {Path(ckpt) / 'checkpoints' / 'gan-*.pt'})")
     return str(found)
 
+# %% ../nbs/26_cli.ipynb #a11cb7c8
 @call_parse
 def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a run folder (its newest)
                  out: str = None,  # output folder
