@@ -86,7 +86,8 @@ def save_mesh(mesh, path,  # a trimesh.Trimesh; where to write (.ply, .obj or .g
     "Write a mesh in the format its suffix names, atomically."
     path = Path(path); kind = path.suffix.lower().lstrip('.')
     if kind not in MESH_FORMATS: raise ValueError(f"{path}: unknown mesh format {path.suffix!r}; use one of .ply, .obj, .glb")
-    with atomic_write(path, overwrite) as tmp, open(tmp, 'wb') as fh: data = mesh.export(file_type=kind); fh.write(data.encode() if isinstance(data, str) else data)
+    data = mesh.export(file_type=kind)                                          # bytes, or text for OBJ
+    with atomic_write(path, overwrite) as tmp, open(tmp, 'wb') as fh: fh.write(data.encode() if isinstance(data, str) else data)
     return path
 
 # %% ../nbs/23_export.ipynb #3db71b84
@@ -97,7 +98,7 @@ def generated_field(G, cfg, seed: int,  # a generator as `load_generator` return
     dev = next(G.parameters()).device
     z = torch.randn(1, cfg.generator.z_dim, generator=torch.Generator().manual_seed(seed)).to(dev)
     front = look_at_camera(torch.tensor([math.pi / 2]), torch.tensor([math.pi / 2])).to(dev)
-    return G.field(G.planes(G.mapping(z, front, psi=trunc), noise='const'))
+    return G(z, front, psi=trunc, noise='const')
 
 # %% ../nbs/23_export.ipynb #c46273b8
 def mesh_figure(mesh,  # a trimesh.Trimesh with vertex colours
