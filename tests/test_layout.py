@@ -74,7 +74,7 @@ THREADS = re.compile(r"set_num_threads")
 
 def test_notebooks_speak_only_of_the_package():
     hits = []
-    for nb in sorted(NBS.glob('*.ipynb')):
+    for nb in sorted(NBS.rglob('*.ipynb')):
         for i, c in enumerate(json.loads(nb.read_text())['cells']):
             for m in OUTSIDE.finditer(''.join(c['source'])): hits.append(f"{nb.name} cell {i}: {m.group(0)!r}")
     assert not hits, '\n'.join(hits)
@@ -82,6 +82,6 @@ def test_notebooks_speak_only_of_the_package():
 
 def test_only_console_scripts_set_the_thread_count():
     "A reader's laptop keeps all its cores: notebooks and stages never set torch's thread count; a CLI flag may."
-    hits = [p.name for p in list(NBS.glob('*.ipynb')) + list(LIB.glob('*.py'))
+    hits = [p.name for p in list(NBS.rglob('*.ipynb')) + list(LIB.glob('*.py'))
             if THREADS.search(p.read_text()) and not p.name.endswith(('_cli.ipynb', 'cli.py'))]
     assert not hits, hits

@@ -12,8 +12,8 @@ from .cameras import FFHQ_NEAR, FFHQ_FAR, generate_rays
 
 # %% auto #0
 __all__ = ['sdf_to_density', 'depth_widths', 'uniform_depths', 'bin_weights', 'composite', 'importance_depths', 'merge_depths',
-           'chunked', 'pack_rows', 'render_rays', 'render_uniform', 'render_two_pass', 'render_image', 'psnr',
-           'image_errors']
+           'chunked', 'pack_rows', 'render_rays', 'render_uniform', 'render_two_pass', 'render_image', 'pictures',
+           'show_render', 'psnr', 'image_errors']
 
 # %% ../nbs/09_render.ipynb #4ac765d8
 def sdf_to_density(sdf: Tensor,  # signed distances (...), s < 0 inside
@@ -357,6 +357,34 @@ def render_image(field,  # a `Field` with batch B = N (or one that broadcasts, l
     else: raise ValueError(f"sampler must be 'uniform' or 'two_pass', got {sampler!r}")
     N = origins.shape[0]
     return {k: v.reshape(N, resolution, resolution, -1) for k, v in out.items()}
+
+# %% ../nbs/09_render.ipynb #82654662
+def pictures(img: dict,  # a render: rgb (N,H,W,3), depth and opacity (N,H,W,1); optionally normals (N,H,W,3), beta (N,H,W,1)
+             i: int = 0,  # which image of the batch
+            ) -> dict:  # name -> (H, W, 3) float array in [0, 1]: rgb, depth, and normals and beta when rendered
+    "One image of a render as pictures: rgb, grey depth (near bright, background black), normals as colours, beta."
+    one = {k: v[i].detach().float().cpu() for k, v in img.items() if k in ('rgb', 'depth', 'opacity', 'normals', 'beta')}
+    fg, d = one['opacity'] > 0.5, one['depth']
+    lo, hi = (d[fg].min(), d[fg].max()) if fg.any() else (d.min(), d.max())
+    out = dict(rgb=one['rgb'], depth=torch.where(fg, 1 - 0.8 * (d - lo) / (hi - lo + 1e-8), 0.).expand(-1, -1, 3))
+    if 'normals' in one: out['normals'] = (one['normals'] + 1) / 2 * one['opacity']
+    if 'beta' in one: out['beta'] = (one['beta'] / one['beta'].max().clamp(min=1e-12)).expand(-1, -1, 3)
+    return {k: v.clamp(0, 1).numpy() for k, v in out.items()}
+
+# %% ../nbs/09_render.ipynb #df60d0b8
+def show_render(img: dict,  # a render, as for `pictures`
+                keys=('rgb', 'depth', 'normals'),  # which pictures, left to right
+                i: int = 0,  # which image of the batch
+                axs=None,  # matplotlib axes, one per key (None: a new row)
+                title: str = '',  # put before each picture's name
+                size: float = 2.5,  # inches per picture of a new row
+               ):  # the axes
+    "Show one image of a render as a row of pictures."
+    import matplotlib.pyplot as plt
+    pics = pictures(img, i)
+    if axs is None: axs = plt.subplots(1, len(keys), figsize=(size * len(keys), size), squeeze=False)[1][0]
+    for ax, k in zip(axs, keys): ax.imshow(pics[k]); ax.set_title(f'{title} {k}'.strip()); ax.axis('off')
+    return axs
 
 # %% ../nbs/09_render.ipynb #dbfcf104
 def psnr(a: Tensor,  # image (..., 3) in [0, 1]
