@@ -14,7 +14,7 @@ from .bins import N_BINS, bin_edges, complete_pdf
 from .sampler import render_wysiwyg, proposal_tau, _robust
 
 # %% auto #0
-__all__ = ['SamplerExplorer', 'sampler_explorer']
+__all__ = ['SamplerExplorer', 'sampler_explorer', 'PlotlyView']
 
 # %% ../nbs/25_widgets.ipynb #6801d48c
 class SamplerExplorer:
@@ -217,3 +217,12 @@ def sampler_explorer(field,  # a `Field` (its first scene is used)
                     ) -> SamplerExplorer:  # displays as its ipywidgets panel (`.panel`); `.plot` draws static states
     "Interactive view of the robust sampler on one pixel: pick a pixel, move tau and the budget."
     return SamplerExplorer(field, c, resolution, proposal, **kwargs)
+
+# %% ../nbs/25_widgets.ipynb #d996265a
+class PlotlyView:
+    "A plotly figure shown live in JupyterLab, and as HTML without plotly.js (the docs pages load it once) elsewhere."
+    def __init__(self, fig): self.fig = fig  # a plotly Figure
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        import json
+        return {'application/vnd.plotly.v1+json': json.loads(self.fig.to_json()),
+                'text/html': self.fig.to_html(include_plotlyjs=False, full_html=False)}
