@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['FFHQ_RADIUS', 'FFHQ_LOOKAT', 'FFHQ_FOV_DEG', 'FFHQ_NEAR', 'FFHQ_FAR', 'BOX_SIZE', 'LABEL_TOL', 'make_label',
            'split_label', 'fov_to_intrinsics', 'look_at_camera', 'label_problem', 'check_labels', 'pixel_centres',
-           'generate_rays', 'ray_box_near_far', 'ray_sphere', 'sample_ffhq_poses', 'plot_cameras']
+           'generate_rays', 'ray_box_near_far', 'ray_sphere', 'sample_ffhq_poses', 'box_segments', 'frustum_segments',
+           'plot_cameras']
 
 # %% ../nbs/01_cameras.ipynb #acb8372b
 import math
@@ -221,28 +222,36 @@ def _plot3(ax, # a matplotlib 3D axis
     ax.plot(*pts.T[[0, 2, 1]], **kw)
 
 # %% ../nbs/01_cameras.ipynb #23deaff8
+def box_segments(half: float = 0.5):  # -> (12, 2, 3): the edges of the box [-half, half]^3
+    "The twelve edges of the scene box, each as its two end points."
+    box = torch.tensor([[x, y, z] for x in (-half, half) for y in (-half, half) for z in (-half, half)])
+    return torch.stack([box[[i, j]] for i in range(8) for j in range(i + 1, 8) if (box[i] != box[j]).sum() == 1])
+
 def _plot_box(ax, # a matplotlib 3D axis
              ):
     "The edges of the scene box [-0.5, 0.5]^3, in grey."
-    box = torch.tensor([[x, y, z] for x in (-.5, .5) for y in (-.5, .5) for z in (-.5, .5)])
-    for i in range(8):
-        for j in range(i + 1, 8):
-            if (box[i] != box[j]).sum() == 1: _plot3(ax, box[[i, j]], color='gray', lw=0.8)
+    for s in box_segments(): _plot3(ax, s, color='gray', lw=0.8)
 
 # %% ../nbs/01_cameras.ipynb #2e179272
+def frustum_segments(c, # EG3D labels (N, 25)
+                     scale=0.4, # frustum depth in world units
+                    ): # -> (N, 8, 2, 3): per camera, 4 edges from its centre and 4 around its image plane
+    "The edges of each camera's pyramid, from its centre to its image plane at depth `scale`."
+    corners = torch.tensor([[-1.0, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]])
+    c2w, K = split_label(torch.as_tensor(c).reshape(-1, 25))
+    out = []
+    for m, k in zip(c2w, K):
+        half = 0.5 / k[0, 0]                                    # half image width at z = 1
+        pts = (corners * torch.tensor([half, half, 1.0]) * scale) @ m[:3, :3].T + m[:3, 3]
+        out.append(torch.stack([torch.stack([m[:3, 3], p]) for p in pts] + [torch.stack([pts[i], pts[(i + 1) % 4]]) for i in range(4)]))
+    return torch.stack(out)
+
 def _plot_frusta(ax, # a matplotlib 3D axis
                  c, # EG3D labels (N, 25)
                  scale, # frustum depth in world units
                 ):
-    "One pyramid per camera, from its centre to its image plane at depth `scale`, in blue."
-    corners = torch.tensor([[-1.0, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]])
-    c2w, K = split_label(c)
-    for m, k in zip(c2w, K):
-        half = 0.5 / k[0, 0]                                    # half image width at z = 1
-        pts = (corners * torch.tensor([half, half, 1.0]) * scale) @ m[:3, :3].T + m[:3, 3]
-        o = m[:3, 3]
-        for p in pts: _plot3(ax, torch.stack([o, p]), color='tab:blue', lw=0.5)
-        _plot3(ax, torch.cat([pts, pts[:1]]), color='tab:blue', lw=0.5)
+    "One pyramid per camera, in blue."
+    for s in frustum_segments(c, scale).flatten(0, 1): _plot3(ax, s, color='tab:blue', lw=0.5)
 
 # %% ../nbs/01_cameras.ipynb #cf55c5a7
 def _plot_rays(ax, # a matplotlib 3D axis

@@ -14,15 +14,16 @@ from .bins import N_BINS, bin_edges, complete_pdf
 from .sampler import render_wysiwyg, proposal_tau, _robust
 import math, json
 from pathlib import Path
-from .cameras import look_at_camera
+from .cameras import look_at_camera, box_segments, frustum_segments
+from .render import render_image
 from .render import show_render
 from .trainer import schedule
 from .generator import render_scene
 from .train import final_sampler, read_log, load_generator
 
 # %% auto #0
-__all__ = ['Explorer', 'SamplerExplorer', 'sampler_explorer', 'PlotlyView', 'GeneratorView', 'CameraExplorer', 'camera_explorer',
-           'InterpolationExplorer', 'interpolation_explorer', 'RunExplorer']
+__all__ = ['Explorer', 'SamplerExplorer', 'sampler_explorer', 'PlotlyView', 'cameras_figure', 'rays_figure', 'GeneratorView',
+           'CameraExplorer', 'camera_explorer', 'InterpolationExplorer', 'interpolation_explorer', 'RunExplorer']
 
 # %% ../nbs/25_widgets.ipynb #1f9ad8a9
 class Explorer:
@@ -258,6 +259,44 @@ class PlotlyView:
         import json
         return {'application/vnd.plotly.v1+json': json.loads(self.fig.to_json()),
                 'text/html': self.fig.to_html(include_plotlyjs=False, full_html=False)}
+
+# %% ../nbs/25_widgets.ipynb #e57d3b87
+def _segments_trace(segs: Tensor, name: str, colour: str):  # segments (n, 2, 3) -> one plotly line trace
+    import plotly.graph_objects as go
+    nan = torch.full((len(segs), 1, 3), float('nan'))                  # breaks the line between segments
+    p = torch.cat([segs, nan], 1).reshape(-1, 3).numpy()
+    return go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode='lines', line=dict(color=colour, width=2), name=name)
+
+def cameras_figure(c: Tensor,  # EG3D labels (N, 25)
+                   scale: float = 0.4):  # frustum depth in world units -> a plotly Figure
+    "Camera frusta around the scene box."
+    import plotly.graph_objects as go
+    fig = go.Figure([_segments_trace(box_segments(), 'scene box', 'grey'),
+                     _segments_trace(frustum_segments(c, scale).flatten(0, 1), f'{len(c)} cameras', 'royalblue')])
+    fig.update_layout(scene=dict(aspectmode='data', camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=1.2, y=0.8, z=1.2))),
+                      margin=dict(l=0, r=0, t=0, b=0), width=500, height=500)
+    return fig
+
+# %% ../nbs/25_widgets.ipynb #46491b83
+def rays_figure(field,  # a `Field`, one scene
+                c: Tensor,  # a camera label (1, 25)
+                resolution: int,  # image side of the render the pixels belong to
+                pixels,  # [(row, col), ...]
+                sampler: str = 'two_pass', n_samples: int = 32,  # as in `render_image`
+                mesh_res: int = 64):  # grid of the surface's mesh -> a plotly Figure
+    "The scene's surface and the rays of a few pixels, their samples coloured by weight."
+    import plotly.graph_objects as go
+    from wysiwyg.export import extract_mesh, mesh_figure
+    with torch.no_grad(): img = render_image(field, c, resolution, sampler, n_samples, generator=torch.Generator().manual_seed(0))
+    o, d = generate_rays(c, resolution)
+    fig = mesh_figure(extract_mesh(field, mesh_res)); fig.data[0].opacity = 0.4
+    for r, col in pixels:
+        t, w, i = img['sample_depths'][0, r, col], img['weights'][0, r, col], r * resolution + col
+        p = (o[0, i] + t[:, None] * d[0, i]).numpy()
+        fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode='lines+markers', name=f'pixel ({r}, {col})',
+                                   line=dict(color='grey', width=1), marker=dict(size=3, color=w.numpy(), colorscale='Magma', cmin=0, cmax=1)))
+    fig.update_layout(scene_camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=1.6, y=0.4, z=1.0)))
+    return fig
 
 # %% ../nbs/25_widgets.ipynb #c7c24687
 class GeneratorView(Explorer):
