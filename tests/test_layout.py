@@ -85,3 +85,11 @@ def test_only_console_scripts_set_the_thread_count():
     hits = [p.name for p in list(NBS.rglob('*.ipynb')) + list(LIB.glob('*.py'))
             if THREADS.search(p.read_text()) and not p.name.endswith(('_cli.ipynb', 'cli.py'))]
     assert not hits, hits
+
+
+def test_readme_is_generated_from_the_index():
+    "README.md is nbs/index.ipynb's Markdown (python docs/readme.py writes it): edit the notebook, not the README."
+    import sys
+    sys.path.insert(0, str(ROOT / 'docs'))
+    from readme import readme
+    assert (ROOT / 'README.md').read_text() == readme(), 'README.md differs from nbs/index.ipynb: run python docs/readme.py'
