@@ -7,8 +7,6 @@ import pytest
 import torch
 
 from wysiwyg.data import EG3DDataset, make_synthetic_dataset
-from wysiwyg.discriminator import DiscriminatorConfig
-from wysiwyg.generator import GeneratorConfig
 from wysiwyg.trainer import TrainConfig, read_checkpoint, latest_checkpoint
 from wysiwyg.train import train, read_log
 
@@ -16,13 +14,7 @@ ENV = dict(os.environ, OMP_NUM_THREADS='1')
 TRAIN = [str(Path(sys.executable).parent / 'wysiwyg-train')]  # the console script of this environment
 
 
-def micro_config(**kw):
-    "A 32x32 run small enough to pass through the whole schedule in seconds."
-    return TrainConfig(generator=GeneratorConfig(z_dim=16, w_dim=16, synthesis_res=8, plane_channels=8, channel_base=256,
-                                                 channel_max=32, sdf_hidden=32, n_geo=16, color_hidden=16),
-                       discriminator=DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2),
-                       image_size=32, render_res=(16, 32, 32), two_pass_samples=16, sampler_patch=16,
-                       **{**dict(batch=4, kimg=0.08, log_kimg=0.004, ckpt_kimg=0.04, image_kimg=0.04), **kw})
+micro_config = TrainConfig.micro  # a 32x32 run small enough to pass through the whole schedule in seconds
 
 
 @pytest.fixture(scope='module')

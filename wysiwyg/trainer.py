@@ -85,6 +85,16 @@ def ffhq512(cls: TrainConfig, **kw):
              warm_proposal=False)
     return cls(**{**d, **kw})
 
+@patch(cls_method=True)
+def micro(cls: TrainConfig, **kw):
+    "A run in miniature for tests and examples: 32^2 images and small networks, the whole schedule in 80 images."
+    d = dict(generator=GeneratorConfig(z_dim=16, w_dim=16, synthesis_res=8, plane_channels=8, channel_base=256, channel_max=32,
+                                       sdf_hidden=32, n_geo=16, color_hidden=16),
+             discriminator=DiscriminatorConfig(resolution=32, channel_base=256, channel_max=32, mapping_layers=2),
+             image_size=32, render_res=(16, 32, 32), two_pass_samples=16, sampler_patch=16, batch=4,
+             kimg=0.08, log_kimg=0.004, ckpt_kimg=0.04, image_kimg=0.04)
+    return cls(**{**d, **kw})
+
 # %% ../nbs/20_trainer.ipynb #56139f46
 PRESETS = dict(tiny=TrainConfig.tiny, tiny_two_pass=TrainConfig.tiny_two_pass, ffhq512=TrainConfig.ffhq512)  # the named configurations, e.g. for `--config`
 
