@@ -51,10 +51,13 @@ def test_moving_a_slider_changes_the_picture(lab):
         page = browser.new_page(viewport=dict(width=1400, height=1000))
         page.goto(lab + 'lab/tree/explorer.ipynb')
         page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=60_000)
-        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"], .jp-Toolbar-kernelStatus', timeout=60_000)
-        page.get_by_role('menuitem', name='Run', exact=True).click()
-        page.get_by_role('menuitem', name='Run All Cells', exact=True).click()
-        page.wait_for_selector('.widget-slider', timeout=120_000)
+        page.wait_for_function("document.body.innerText.includes('| Idle')", timeout=60_000)   # the kernel is up
+        for attempt in range(2):                                    # a Run All sent while the page settles can be lost
+            page.get_by_role('menuitem', name='Run', exact=True).click()
+            page.get_by_role('menuitem', name='Run All Cells', exact=True).click()
+            try: page.wait_for_selector('.widget-slider', timeout=90_000); break
+            except Exception:
+                if attempt: raise
         page.wait_for_selector('.widget-output img, .jupyter-widgets .jp-OutputArea-output img', timeout=120_000)
         before = explorer_picture(page)
         readout = page.locator('.widget-readout').first             # the yaw slider's value, editable

@@ -35,16 +35,24 @@ class Explorer:
     def _connect(self, fig, ctl: dict): pass            # hook, e.g. clicks on the figure
 
 # %% ../nbs/25_widgets.ipynb #1d8f71b2
+def _png(fig) -> bytes:  # a matplotlib Figure, closed once drawn
+    import io, matplotlib.pyplot as plt
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); plt.close(fig)
+    return buf.getvalue()
+
 @patch
 def widget(self: Explorer):  # an ipywidgets.VBox
     "Controls above a figure that `plot` redraws whenever one of them moves."
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
+    import base64, ipywidgets as W, matplotlib, matplotlib.pyplot as plt
     ctl = self.controls = self._controls(); out = W.Output()
+    live = 'ipympl' in matplotlib.get_backend()                        # `%matplotlib widget`: a canvas that takes clicks
     def draw(**kw):
-        with out:
-            out.clear_output(wait=True)
-            fig = self.plot(**kw); self._connect(fig, ctl); plt.show()
+        fig = self.plot(**kw); self._connect(fig, ctl)
+        if live:
+            with out: out.clear_output(wait=True); plt.show()
+        else:                                                          # replace the picture (with or without a frontend)
+            png = base64.b64encode(_png(fig)).decode()
+            out.outputs = ({'output_type': 'display_data', 'data': {'image/png': png, 'text/plain': 'a figure'}, 'metadata': {}},)
     W.interactive_output(draw, ctl)
     return W.VBox([W.HBox(row) for row in self._rows(ctl)] + [out])
 
@@ -58,10 +66,7 @@ def panel(self: Explorer):  # the ipywidgets.VBox of `widget()`
 @patch
 def picture(self: Explorer) -> bytes:  # PNG
     "The first state (the controls' starting values) as a PNG."
-    import io, matplotlib.pyplot as plt
-    fig = self.plot(**{k: c.value for k, c in self._controls().items()})
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); plt.close(fig)
-    return buf.getvalue()
+    return _png(self.plot(**{k: c.value for k, c in self._controls().items()}))
 
 @patch
 def _repr_mimebundle_(self: Explorer, include=None, exclude=None):
