@@ -49,7 +49,6 @@ def sources(src: Path):
     index['cells'].append({'cell_type': 'markdown', 'id': 'navigation', 'metadata': {}, 'source': nav})
     (src / 'index.ipynb').write_text(json.dumps(index))
     shutil.copytree(NBS / 'images', src / 'images')
-    shutil.copytree(NBS / 'images', src / 'tutorials' / 'images', dirs_exist_ok=True)
     (src / '_static').mkdir()
     shutil.copy(Path(plotly.__file__).parent / 'package_data' / 'plotly.min.js', src / '_static')
     shutil.copy(DOCS / 'conf.py', src); shutil.copytree(DOCS / '_templates', src / '_templates')

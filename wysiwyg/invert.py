@@ -15,7 +15,8 @@ from .files import atomic_write, check_output
 from .cameras import look_at_camera, FFHQ_FAR
 from .data import pose_angles, synthetic_scene, render_heads, index_params
 from .generator import TwoPass, render_scene
-from .train import load_generator, _png, _grey_depth
+from .train import load_generator, _png
+from .render import grey_depth
 from .metrics import laplacian_pyramid
 from .export import extract_mesh, save_mesh
 
@@ -137,7 +138,7 @@ def reconstruct(ckpt, image, out,  # a GAN checkpoint; an image file; output fol
                          TwoPass(cfg.image_size, 96), normals=True, generator=torch.Generator(dev).manual_seed(0))
     _png(out / 'fitted.png', torch.cat([target.permute(1, 2, 0), r['rgb'][0].cpu()], 1), overwrite)
     _png(out / 'views.png', torch.cat(list(r['rgb'][1:].cpu()), 1), overwrite)
-    _png(out / 'depth.png', _grey_depth(r['depth'][0, ..., 0], r['opacity'][0, ..., 0]).cpu(), overwrite)
+    _png(out / 'depth.png', grey_depth(r['depth'][0, ..., 0], r['opacity'][0, ..., 0]).cpu(), overwrite)
     _png(out / 'normals.png', ((r['normals'][0] + 1) / 2 * r['opacity'][0]).cpu(), overwrite)
     save_mesh(extract_mesh(Gt.field(Gt.planes(w, noise='const')), mesh_res, cfg.generator.box_size / 2), out / 'mesh.glb', overwrite)
     summary = dict(image=str(image), ckpt=str(ckpt), camera=fit['c'].tolist(), yaw=yaw.item(), pitch=pitch.item(),

@@ -12,8 +12,8 @@ from .cameras import FFHQ_NEAR, FFHQ_FAR, generate_rays
 
 # %% auto #0
 __all__ = ['sdf_to_density', 'depth_widths', 'uniform_depths', 'bin_weights', 'composite', 'importance_depths', 'merge_depths',
-           'chunked', 'pack_rows', 'render_rays', 'render_uniform', 'render_two_pass', 'render_image', 'pictures',
-           'show_render', 'psnr', 'image_errors']
+           'chunked', 'pack_rows', 'render_rays', 'render_uniform', 'render_two_pass', 'render_image', 'grey_depth',
+           'pictures', 'show_render', 'psnr', 'image_errors']
 
 # %% ../nbs/09_render.ipynb #4ac765d8
 def sdf_to_density(sdf: Tensor,  # signed distances (...), s < 0 inside
@@ -359,14 +359,19 @@ def render_image(field,  # a `Field` with batch B = N (or one that broadcasts, l
     return {k: v.reshape(N, resolution, resolution, -1) for k, v in out.items()}
 
 # %% ../nbs/09_render.ipynb #82654662
+def grey_depth(depth: Tensor, opacity: Tensor) -> Tensor:  # (H, W) each -> (H, W) in [0, 1]
+    "Depth as grey: the object's own range from 1 (nearest) to 0.2, the background (opacity <= 0.5) black."
+    fg = opacity > 0.5
+    if not fg.any(): return torch.zeros_like(depth)
+    lo, hi = depth[fg].min(), depth[fg].max()
+    return torch.where(fg, 1 - 0.8 * (depth - lo) / (hi - lo + 1e-8), torch.zeros_like(depth))
+
 def pictures(img: dict,  # a render: rgb (N,H,W,3), depth and opacity (N,H,W,1); optionally normals (N,H,W,3), beta (N,H,W,1)
              i: int = 0,  # which image of the batch
             ) -> dict:  # name -> (H, W, 3) float array in [0, 1]: rgb, depth, and normals and beta when rendered
     "One image of a render as pictures: rgb, grey depth (near bright, background black), normals as colours, beta."
     one = {k: v[i].detach().float().cpu() for k, v in img.items() if k in ('rgb', 'depth', 'opacity', 'normals', 'beta')}
-    fg, d = one['opacity'] > 0.5, one['depth']
-    lo, hi = (d[fg].min(), d[fg].max()) if fg.any() else (d.min(), d.max())
-    out = dict(rgb=one['rgb'], depth=torch.where(fg, 1 - 0.8 * (d - lo) / (hi - lo + 1e-8), 0.).expand(-1, -1, 3))
+    out = dict(rgb=one['rgb'], depth=grey_depth(one['depth'][..., 0], one['opacity'][..., 0])[..., None].expand(-1, -1, 3))
     if 'normals' in one: out['normals'] = (one['normals'] + 1) / 2 * one['opacity']
     if 'beta' in one: out['beta'] = (one['beta'] / one['beta'].max().clamp(min=1e-12)).expand(-1, -1, 3)
     return {k: v.clamp(0, 1).numpy() for k, v in out.items()}

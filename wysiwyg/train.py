@@ -16,6 +16,7 @@ from .files import atomic_write, check_output, OutputError
 from .cameras import look_at_camera
 from .proposal import ProposalCNN
 from .generator import Generator, TwoPass, Learned, render_scene
+from .render import grey_depth
 from .trainer import (TrainConfig, Phase, schedule, DataOrder, GANTrainer, config_from_dict, read_checkpoint,
                              latest_checkpoint, checkpoint_path, world, phase_sampler)
 from torch import Tensor
@@ -234,12 +235,6 @@ def final_sampler(cfg: TrainConfig, P: ProposalCNN, phase: Phase):
     "How to show a generator: the learned sampler at the image size once the run has reached it, else two-pass at 96."
     return Learned(P.eval(), cfg.learned_budget) if phase.sampler == 'learned' else TwoPass(cfg.image_size, 96)
 
-def _grey_depth(depth: Tensor, opacity: Tensor) -> Tensor:  # (H, W) each -> (H, W) in [0, 1], near bright, background 0
-    fg = opacity > 0.5
-    if not fg.any(): return torch.zeros_like(depth)
-    lo, hi = depth[fg].min(), depth[fg].max()
-    return torch.where(fg, 1 - 0.8 * (depth - lo) / (hi - lo + 1e-8), torch.zeros_like(depth))
-
 @torch.no_grad()
 def _render_views(G, P, cfg, phase, seed: int, yaws, trunc: float,  # yaw offsets from the front (V,)
                   pitches=None) -> dict:  # pitches (V,), default level; -> images (V, S, S, C), labels (V, 25)
@@ -271,7 +266,7 @@ def generate(ckpt,  # a GAN checkpoint
     for s in tqdm(seeds, desc='generating', unit='seed', disable=not progress, file=sys.stderr):
         f, sweep = _render_views(G, P, cfg, phase, s, [0.], trunc), _render_views(G, P, cfg, phase, s, yaws, trunc)
         _png(out / f'seed{s:04d}_rgb.png', f['rgb'][0], overwrite)
-        _png(out / f'seed{s:04d}_depth.png', _grey_depth(f['depth'][0, ..., 0], f['opacity'][0, ..., 0]), overwrite)
+        _png(out / f'seed{s:04d}_depth.png', grey_depth(f['depth'][0, ..., 0], f['opacity'][0, ..., 0]), overwrite)
         _png(out / f'seed{s:04d}_normals.png', (f['normals'][0] + 1) / 2 * f['opacity'][0], overwrite)
         _png(out / f'seed{s:04d}_yaws.png', torch.cat(list(sweep['rgb']), 1), overwrite)
         rows.append(f)
@@ -291,7 +286,7 @@ def sample_sheet(ckpt,  # a GAN checkpoint
     rows = []
     for s in seeds:
         v = _render_views(G, P, cfg, schedule(cfg, nimg), s, list(yaws), trunc)
-        depth = torch.stack([_grey_depth(d[..., 0], o[..., 0]) for d, o in zip(v['depth'], v['opacity'])])[..., None]
+        depth = torch.stack([grey_depth(d[..., 0], o[..., 0]) for d, o in zip(v['depth'], v['opacity'])])[..., None]
         tiles = [m for i in range(len(yaws)) for m in (v['rgb'][i], depth[i].expand(-1, -1, 3), (v['normals'][i] + 1) / 2 * v['opacity'][i])]
         rows.append(torch.cat(tiles, 1))
     return (torch.cat(rows, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
