@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['OutputError', 'brief', 'check_output', 'atomic_write', 'save_figure', 'data_dir']
+__all__ = ['OutputError', 'brief', 'check_output', 'atomic_write', 'save_figure', 'load_tensors', 'data_dir']
 
 # %% ../nbs/02_files.ipynb #cd7012b7
 class OutputError(OSError):
@@ -144,6 +144,22 @@ def save_figure(fig, # a matplotlib Figure
     path = Path(path)
     with atomic_write(path, overwrite) as tmp: fig.savefig(tmp, format=path.suffix[1:], dpi=110, bbox_inches='tight')
     plt.close(fig)
+
+# %% ../nbs/02_files.ipynb #5bcc8289
+_FOREIGN = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")  # how torch names what it refused
+
+def load_tensors(path, # a file written by `torch.save`
+                 what: str = 'checkpoint', # what the file should be, for messages
+                 map_location='cpu', # where its tensors go
+                ): # what it holds: tensors, numbers, strings, lists, tuples and dicts
+    "Read a torch file without running code from it; `ValueError` naming the file if it is unreadable or holds other objects."
+    import torch
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        foreign = _FOREIGN.search(' '.join(str(e).split()))
+        if foreign: raise ValueError(f"{path}: refused: the {what} holds {foreign.group(1)}, not only tensors, numbers, "
+                                     "strings, lists and dicts (loading it could run code)") from None
+        raise ValueError(f"{path}: not a readable {what} ({brief(e)})") from None
 
 # %% ../nbs/02_files.ipynb #aedb14ad
 def data_dir() -> Path: # the folder of bundled and cached files

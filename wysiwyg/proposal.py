@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
-from .files import atomic_write, brief, data_dir
+from .files import atomic_write, brief, data_dir, load_tensors
 from .bins import N_BINS, complete_pdf
 
 # %% auto #0
@@ -227,8 +227,7 @@ def _read_checkpoint(path: Path,  # the file
                     ) -> dict:  # the checkpoint dictionary
     "The dictionary in `path`; FileNotFoundError or ValueError, naming the file, if it is not a proposal checkpoint."
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such proposal checkpoint")
-    try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e: raise ValueError(f"{path}: not a readable proposal checkpoint ({brief(e)})") from None
+    ck = load_tensors(path, 'proposal checkpoint', map_location)            # never runs code from the file
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a proposal checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return ck

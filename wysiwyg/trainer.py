@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
-from .files import atomic_write
+from .files import atomic_write, load_tensors
 from .probe import render_probe
 from .proposal import ProposalConfig, ProposalCNN, default_proposal
 from .proposal_training import online_step
@@ -369,9 +369,15 @@ def state(self: GANTrainer) -> dict:
                 opts={k: o.state_dict() for k, o in self.opt.items()}, proposal_meta=getattr(self.P, 'meta', {}),
                 rng=self._rng_states())
 
+def _numpy_state() -> dict:  # numpy's global random state as plain values: a checkpoint holds no numpy objects
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss))
+
+def _set_numpy_state(s: dict): np.random.set_state((s['kind'], s['keys'].numpy().astype(np.uint32), s['pos'], s['has_gauss'], s['gauss']))
+
 @patch
 def _rng_states(self: GANTrainer):  # this process's random states; with several processes, a list of every one's
-    r = dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(), run=self.gen.get_state(),
+    r = dict(torch=torch.get_rng_state(), numpy=_numpy_state(), python=random.getstate(), run=self.gen.get_state(),
              cuda=torch.cuda.get_rng_state(self.device) if self.device.type == 'cuda' else None)
     if self.world == 1: return r
     every = [None] * self.world
@@ -391,8 +397,7 @@ def save(self: GANTrainer) -> Path:
 def read_checkpoint(path) -> dict:
     "A GAN checkpoint as a dict; ValueError naming the file if it is not one."
     path = Path(path)
-    try: ck = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e: raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+    ck = load_tensors(path)                              # never runs code from the file
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a wysiwyg GAN checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
     return ck
@@ -409,7 +414,7 @@ def load_state(self: GANTrainer, ck: dict):
     if r is None:                                  # another number of processes: fresh streams from the seed and position
         torch.manual_seed(self.cfg.seed + 1_000_003 * self.rank + self.nimg); self.gen.manual_seed(self.cfg.seed + 1_000_003 * self.rank + self.nimg)
         return
-    torch.set_rng_state(r['torch']); np.random.set_state(r['numpy']); random.setstate(r['python']); self.gen.set_state(r['run'])
+    torch.set_rng_state(r['torch']); _set_numpy_state(r['numpy']); random.setstate(r['python']); self.gen.set_state(r['run'])
     if r.get('cuda') is not None and self.device.type == 'cuda': torch.cuda.set_rng_state(r['cuda'], self.device)
 
 # %% ../nbs/20_trainer.ipynb #98ad60af
