@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['OutputError', 'brief', 'check_output', 'atomic_write', 'save_figure', 'load_tensors', 'data_dir']
+__all__ = ['OutputError', 'brief', 'check_output', 'atomic_write', 'save_figure', 'load_tensors', 'exclusive', 'data_dir']
 
 # %% ../nbs/02_files.ipynb #cd7012b7
 class OutputError(OSError):
@@ -160,6 +160,20 @@ def load_tensors(path, # a file written by `torch.save`
         if foreign: raise ValueError(f"{path}: refused: the {what} holds {foreign.group(1)}, not only tensors, numbers, "
                                      "strings, lists and dicts (loading it could run code)") from None
         raise ValueError(f"{path}: not a readable {what} ({brief(e)})") from None
+
+# %% ../nbs/02_files.ipynb #798fb995
+@contextmanager
+def exclusive(path, # the file the work is about; the lock is `.<name>.lock` beside it
+             ):
+    "Hold an OS file lock for `path` inside the block: other processes entering it for the same path wait."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f'.{path.name}.lock', 'a') as fh:
+        try: import fcntl
+        except ImportError: yield; return                     # no POSIX locks (Windows): nobody waits
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(fh, fcntl.LOCK_UN)
 
 # %% ../nbs/02_files.ipynb #aedb14ad
 def data_dir() -> Path: # the folder of bundled and cached files
