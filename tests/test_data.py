@@ -58,30 +58,42 @@ def test_cli_is_deterministic_across_processes(tmp_path):
     assert sha(d) != sha(a)
 
 
-def _default_sigint():
-    "The child gets Ctrl-C's default meaning even when this test runs as a background job (where SIGINT is ignored)."
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _default_sigint(cmd: list) -> list:
+    """`cmd` run with Ctrl-C's default meaning even when this test runs as a background job (where SIGINT is ignored):
+    a small launcher resets SIGINT and execs `cmd` in the same process. (`preexec_fn` would run Python code in the
+    forked child before exec, which Python documents as unsafe in a process with threads, as a pytest-xdist worker is.)"""
+    reset = 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])'
+    return [sys.executable, '-c', reset, *cmd]
+
+
+def _wait_for(sign, proc, what: str, errors: Path, limit: float = 600) -> float:
+    "Seconds until `sign()` holds; fail, saying what the child did, if it exits first or `limit` seconds pass."
+    t0 = time.time()
+    while not sign():
+        if proc.poll() is not None: pytest.fail(f"the generator exited ({proc.returncode}) before {what}: {errors.read_text()[-800:]!r}")
+        if time.time() - t0 > limit: pytest.fail(f"after {limit} s still no sign that {what}; the generator is still running")
+        time.sleep(0.02)
+    return time.time() - t0
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=['SIGINT', 'SIGTERM', 'SIGKILL'])
 def test_interrupted_run_leaves_no_partial_zip(tmp_path, sig):
     "Killing the generator mid-way leaves the previous file (here: none, then an old dataset) untouched."
-    out = tmp_path / 'big.zip'
+    out, errors = tmp_path / 'big.zip', tmp_path / 'stderr.txt'
     for previous in (None, 'old'):
         if previous: make_synthetic_dataset(out, n=2, resolution=8, seed=0, progress=False)
         before = sha(out) if previous else None
-        proc = subprocess.Popen([cli_path(), '--out', str(out), '--n', '3000', '--res', '64', '--batch', '64', '--quiet',
-                                 '--overwrite'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
-        deadline = time.time() + 300                                   # a loaded machine can take minutes
-        mine = f'.big.zip.{proc.pid}.*.tmp'                            # this writer's temporary file
-        while not list(tmp_path.glob(mine)) and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        tmp = list(tmp_path.glob(mine))
-        why = f"exit status {proc.returncode}: {proc.stderr.read()[-800:]!r}" if proc.poll() is not None else "still running"
-        assert tmp, f"the generator never started writing its temporary file ({why})"
-        while tmp[0].exists() and tmp[0].stat().st_size < 20_000 and time.time() < deadline: time.sleep(0.05)
+        with open(errors, 'w') as err:                                 # a file, not a pipe nobody reads: it cannot fill up
+            proc = subprocess.Popen(_default_sigint([cli_path(), '--out', str(out), '--n', '3000', '--res', '64', '--batch', '64',
+                                                     '--quiet', '--overwrite']), stdout=subprocess.DEVNULL, stderr=err)
+        def inside_the_write():                                        # its temporary file holds the first batch (20 kB)
+            mine = list(tmp_path.glob(f'.big.zip.{proc.pid}.*.tmp'))
+            try: return bool(mine) and mine[0].stat().st_size >= 20_000
+            except FileNotFoundError: return False
+        waited = _wait_for(inside_the_write, proc, 'it is inside its write', errors)
+        print(f"{previous or 'none'}: the writer was inside its write after {waited:.1f} s")
         proc.send_signal(sig)
-        proc.wait(timeout=60)
+        proc.wait(timeout=120)
         assert proc.returncode != 0
         if previous: assert sha(out) == before                       # the old dataset is intact
         else: assert not out.exists()

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .cameras import label_problem, generate_rays, sample_ffhq_poses, look_at_camera
 from .heads import random_head_params, head_field
 from .trace import trace_render
-from .files import atomic_write, brief, check_output, data_dir, OutputError
+from .files import atomic_write, brief, check_output, data_dir, exclusive
 
 # %% ../nbs/08_data.ipynb #d594c3f9
 class DatasetError(ValueError):
@@ -443,8 +443,7 @@ def default_dataset(resolution:int=64, # image side
     "The synthetic dataset, e.g. `<repo>/data/synthetic_64.zip`, built on first use."
     name = f"synthetic_{resolution}" + (f"_n{n}" if n != 2000 else '') + (f"_s{seed}" if seed else '') + '.zip'
     path = Path(root or data_dir()) / name
-    if not _made_by(path, n=n, resolution=resolution, seed=seed):
-        try: make_synthetic_dataset(path, n=n, resolution=resolution, seed=seed, progress=progress, overwrite=True)  # a stale cache is rebuilt
-        except OutputError:                                    # another process built it meanwhile: theirs is as good
-            if not _made_by(path, n=n, resolution=resolution, seed=seed): raise
+    with exclusive(path):                                      # one process builds it; the others wait, then find it made
+        if not _made_by(path, n=n, resolution=resolution, seed=seed):   # missing or stale: (re)build
+            make_synthetic_dataset(path, n=n, resolution=resolution, seed=seed, progress=progress, overwrite=True)
     return path

@@ -119,20 +119,20 @@ def atomic_write(path, # the file to write
     "Yield a fresh temporary path beside `path`; on success fsync it and give it `path`'s name, else delete it."
     path = check_output(path, overwrite)
     _remove_stale_temps(path)
-    before = _identity(path)
-    fd, tmp = _new_temp(path)
-    os.fchmod(fd, 0o666 & ~_umask())                               # mkstemp makes 0600; a result is an ordinary file
-    try:
-        with _signals_exit():
+    before, fd, tmp = _identity(path), None, None
+    with _signals_exit():                                          # first: once the temporary file exists, a TERM cleans up
+        try:
+            fd, tmp = _new_temp(path)
+            os.fchmod(fd, 0o666 & ~_umask())                       # mkstemp makes 0600; a result is an ordinary file
             yield tmp
             with open(tmp, 'rb') as fh: os.fsync(fh.fileno())
             if os.lstat(tmp).st_ino != os.fstat(fd).st_ino: raise OutputError(f"{tmp}: was replaced while being written")
             _commit(tmp, path, overwrite, before)
-    except OutputError: raise
-    except OSError as e: raise OutputError(f"{path}: could not be written ({e.strerror or e}); nothing replaced") from e
-    finally:
-        os.close(fd)
-        if tmp.exists(): tmp.unlink()
+        except OutputError: raise
+        except OSError as e: raise OutputError(f"{path}: could not be written ({e.strerror or e}); nothing replaced") from e
+        finally:
+            if fd is not None: os.close(fd)
+            if tmp is not None and tmp.exists(): tmp.unlink()
 
 # %% ../nbs/02_files.ipynb #6cbc79b7
 def save_figure(fig, # a matplotlib Figure
@@ -161,7 +161,7 @@ def load_tensors(path, # a file written by `torch.save`
                                      "strings, lists and dicts (loading it could run code)") from None
         raise ValueError(f"{path}: not a readable {what} ({brief(e)})") from None
 
-# %% ../nbs/02_files.ipynb #798fb995
+# %% ../nbs/02_files.ipynb #fa2088c9
 @contextmanager
 def exclusive(path, # the file the work is about; the lock is `.<name>.lock` beside it
              ):
