@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 ARTIFACTS = ROOT / 'artifacts'
 missing = [m for m in ('sphinx', 'myst_nb', 'furo', 'playwright') if importlib.util.find_spec(m) is None]
-pytestmark = [pytest.mark.skipif(bool(missing), reason=f'needs {missing}: pip install -e ".[dev]"'),
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(missing), reason=f'needs {missing}: pip install -e ".[dev]"'),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='needs chromium: apt-get install chromium')]
 
 

@@ -5,6 +5,7 @@ import json, os, subprocess, sys
 from pathlib import Path
 
 import imageio.v3 as iio
+import pytest
 import trimesh
 
 BIN, SHIPPED_GAN = Path(sys.executable).parent, Path(__file__).resolve().parent.parent / 'data' / 'gan_tiny.pt'
@@ -30,6 +31,7 @@ def test_an_existing_mesh_stops_generate_before_it_writes_anything(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['seed0000.glb'] and (tmp_path / 'seed0000.glb').read_text() == 'a mesh made by hand'
 
 
+@pytest.mark.slow
 def test_invert_reconstructs_a_held_out_head(tmp_path):
     from PIL import Image
     from wysiwyg.invert import heldout_views, RECONSTRUCTION_FILES

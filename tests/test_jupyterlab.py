@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 missing = [m for m in ('playwright', 'jupyterlab', 'ipywidgets') if importlib.util.find_spec(m) is None]
-pytestmark = [pytest.mark.skipif(bool(missing), reason=f'needs {missing}: pip install -e ".[dev]"'),
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(missing), reason=f'needs {missing}: pip install -e ".[dev]"'),
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason='needs chromium: apt-get install chromium')]
 
 CELLS = ["from wysiwyg.files import data_dir\nfrom wysiwyg.widgets import camera_explorer",

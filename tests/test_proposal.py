@@ -51,6 +51,7 @@ def test_cli_end_to_end(tmp_path):
     assert out.stat().st_size < 4 * 2 ** 20                           # the CPU network is small
 
 
+@pytest.mark.slow
 def test_cli_calibrates_the_operating_point(tmp_path):
     "With --calibrate the checkpoint carries the tau and hard fraction of the best validation PSNR, and render_wysiwyg uses them."
     from wysiwyg.sampler import proposal_tau, proposal_hard_fraction, CALIBRATION_TAUS, CALIBRATION_HARD_FRACTIONS, CALIBRATION_SPP
@@ -69,6 +70,7 @@ def test_cli_calibrates_the_operating_point(tmp_path):
     assert 'tau' not in load_proposal(save_proposal(ProposalCNN(), tmp_path / 'q.pt')).meta   # no calibration: none
 
 
+@pytest.mark.slow
 def test_cli_same_seed_same_weights(tmp_path):
     a, b = tmp_path / 'a.pt', tmp_path / 'b.pt'
     for p in (a, b): assert run_cli('--out', p, '--seed', 5, *TINY).returncode == 0
@@ -158,7 +160,7 @@ def test_default_shipped_weights():
     assert pdf.shape == (1, 191, 128, 128) and torch.allclose(pdf.sum(1), torch.ones(1, 128, 128), atol=1e-4)
 
 
-@pytest.mark.parametrize('resolution', [64, 128, 256])
+@pytest.mark.parametrize('resolution', [64, 128, pytest.param(256, marks=pytest.mark.slow)])
 def test_shipped_weights_serve_every_resolution(resolution):
     "A GAN ramps its rendering resolution: at each, the shipped network's kept bins hold the true mass of the foreground."
     net = default_proposal()

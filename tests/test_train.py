@@ -43,6 +43,7 @@ def _losses(out):
     return [{k: v for k, v in l.items() if k not in ('images_per_s', 'seconds', 'peak_gib')} for l in read_log(out)]
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_repeats_the_losses(tmp_path):
     """The tiny preset from the command line: SIGKILL after the first checkpoint, --resume, same losses bitwise.
     The uninterrupted run also scores its last checkpoint (--metrics) into metrics.jsonl."""
@@ -104,6 +105,7 @@ def test_a_dataset_of_another_size_is_refused_before_training(tmp_path, micro_da
 TORCHRUN = [str(Path(sys.executable).parent / 'torchrun'), '--standalone', '--nproc-per-node', '2', '--no-python']
 
 
+@pytest.mark.slow
 def test_torchrun_restarts_a_killed_worker_and_resumes(tmp_path):
     """Two CPU processes (gloo) train one run; SIGKILL one worker after the first checkpoint: torchrun restarts both,
     they continue from that checkpoint, one log line per step, and one process reports (the ranks agree, or it fails)."""
