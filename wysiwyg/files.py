@@ -161,7 +161,7 @@ def load_tensors(path, # a file written by `torch.save`
                                      "strings, lists and dicts (loading it could run code)") from None
         raise ValueError(f"{path}: not a readable {what} ({brief(e)})") from None
 
-# %% ../nbs/02_files.ipynb #fa2088c9
+# %% ../nbs/02_files.ipynb #00a4c3d9
 @contextmanager
 def exclusive(path, # the file the work is about; the lock is `.<name>.lock` beside it
              ):
