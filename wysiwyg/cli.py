@@ -266,8 +266,7 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
         _need(math.isfinite(metrics_kimg) and metrics_kimg > 0, f"--metrics_kimg must be a positive number, got {metrics_kimg}")
         names = _metric_list(metrics) if metrics else ()
         _set_threads(threads)
-        start = init or (resume and latest_checkpoint(out))
-        if start: read_checkpoint(start)                       # a bad checkpoint is refused before the dataset is built
+        if start := init or (resume and latest_checkpoint(out)): read_checkpoint(start)   # refused before the dataset is built
         given = dict(kimg=kimg, batch=batch, ckpt_kimg=ckpt_kimg, log_kimg=log_kimg)
         cfg = PRESETS[config](seed=seed, **{k: v for k, v in given.items() if v is not None})
         ds = EG3DDataset(data or default_dataset(progress=not quiet))
