@@ -12,8 +12,9 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['LIGHT_DIR', 'PLANE_AXES', 'Field', 'fd_normals', 'AnalyticField', 'slice_grid', 'show_sdf', 'box_boundary',
-           'positional_encoding', 'sample_triplane', 'beta_from_pre', 'MLP_SDF', 'MLP_c', 'TriplaneField']
+__all__ = ['LIGHT_DIR', 'PLANE_AXES', 'Field', 'fd_gradient', 'fd_normals', 'AnalyticField', 'slice_grid', 'show_sdf',
+           'box_boundary', 'positional_encoding', 'sample_triplane', 'beta_from_pre', 'MLP_SDF', 'MLP_c',
+           'TriplaneField']
 
 # %% ../nbs/03_fields.ipynb #0c4461bd
 class Field(nn.Module):
@@ -36,18 +37,23 @@ def _vec(v, x: Tensor) -> Tensor:
 LIGHT_DIR = (0.35, 0.55, 1.0)  # fixed world light direction (normalised inside): upper right, from the frontal camera's side
 
 # %% ../nbs/03_fields.ipynb #291f2c49
+def fd_gradient(sdf_fn,  # callable x (B, N, 3) -> (B, N)
+                x: Tensor,  # points (B, N, 3)
+                eps: float = 1e-3,  # finite-difference step (world units)
+               ) -> Tensor:  # dS/dx (B, N, 3), differentiable wherever sdf_fn is
+    "SDF gradient by central differences, all 6 offsets evaluated in one call."
+    B, N, _ = x.shape
+    off = torch.eye(3, dtype=x.dtype, device=x.device) * eps
+    xs = (x[:, None] + torch.cat([off, -off])[None, :, None]).reshape(B, 6 * N, 3)
+    s = sdf_fn(xs).reshape(B, 6, N)
+    return (s[:, :3] - s[:, 3:]).permute(0, 2, 1) / (2 * eps)
+
 def fd_normals(sdf_fn,  # callable x (B, N, 3) -> (B, N)
                x: Tensor,  # points (B, N, 3)
                eps: float = 1e-3,  # finite-difference step (world units)
               ) -> Tensor:  # unit normals (B, N, 3)
-    "Normalised SDF gradient by central differences, all 6 offsets evaluated in one call."
-    B, N, _ = x.shape
-    off = torch.eye(3, dtype=x.dtype, device=x.device) * eps
-    offs = torch.cat([off, -off])  # (6, 3)
-    xs = (x[:, None] + offs[None, :, None]).reshape(B, 6 * N, 3)
-    s = sdf_fn(xs).reshape(B, 6, N)
-    g = (s[:, :3] - s[:, 3:]).permute(0, 2, 1)
-    return F.normalize(g, dim=-1)
+    "Normalised SDF gradient by central differences."
+    return F.normalize(fd_gradient(sdf_fn, x, eps), dim=-1)
 
 # %% ../nbs/03_fields.ipynb #0c9d1e2f
 class AnalyticField(Field):

@@ -268,7 +268,7 @@ def _resize(img: Tensor,  # (N, h, h, C)
 def _render_two_pass(field, c, size, s: TwoPass, normals, generator, chunk) -> dict:
     img = render_image(field, c, s.resolution, 'two_pass', s.n_samples, generator=generator, chunk=chunk, normals=normals)
     out = {k: _resize(img[k], size) for k in IMAGE_KEYS if k in img}
-    return dict(out, dec_sdf=img['sdf'], samples_per_pixel=s.n_samples * (s.resolution / size) ** 2)
+    return dict(out, dec_sdf=img['coarse_sdf'], sample_sdf=img['sdf'], samples_per_pixel=s.n_samples * (s.resolution / size) ** 2)
 
 def _render_learned(field, c, size, s: Learned, normals, generator, chunk) -> dict:
     res = s.resolution or size
@@ -277,7 +277,7 @@ def _render_learned(field, c, size, s: Learned, normals, generator, chunk) -> di
                          generator=generator, chunk=chunk, normals=normals, probe=probe)
     out = {k: _resize(img[k], size) for k in IMAGE_KEYS if k in img}
     spp = img['samples_per_pixel'] * (res / size) ** 2
-    return dict(out, dec_sdf=probe['sdf'], samples_per_pixel=spp, probe=probe, n_samples=img['n_samples'])
+    return dict(out, dec_sdf=probe['sdf'], sample_sdf=img['sdf'], samples_per_pixel=spp, probe=probe, n_samples=img['n_samples'])
 
 # %% ../nbs/17_generator.ipynb #dd5d54f5
 def render_scene(field,  # a `Field` with one scene per camera, e.g. from a `Generator`
@@ -287,7 +287,7 @@ def render_scene(field,  # a `Field` with one scene per camera, e.g. from a `Gen
                  normals: bool = False,  # also composite normals (display; training does not need them)
                  generator: torch.Generator | None = None,  # for the samplers' jitter
                  chunk: int = 2 ** 18,  # max points per field call
-                ) -> dict:  # rgb, depth, opacity, beta (normals) (N, size, size, C); dec_sdf; samples_per_pixel; probe (Learned)
+                ) -> dict:  # rgb, depth, opacity, beta (normals) (N, size, size, C); dec_sdf; sample_sdf; samples_per_pixel; probe (Learned)
     "Render generated scenes with either sampler; the images are always `size` x `size`."
     if isinstance(sampler, TwoPass): return _render_two_pass(field, c, size, sampler, normals, generator, chunk)
     if isinstance(sampler, Learned): return _render_learned(field, c, size, sampler, normals, generator, chunk)

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from .cameras import generate_rays
+from .fields import fd_gradient
 
 # %% auto #0
-__all__ = ['generator_loss', 'discriminator_loss', 'r1_penalty', 'surface_loss', 'dec_loss', 'RegularizerConfig',
-           'generator_regularizers', 'swap_labels']
+__all__ = ['generator_loss', 'discriminator_loss', 'r1_penalty', 'surface_loss', 'dec_loss', 'eikonal_loss', 'eikonal_points',
+           'RegularizerConfig', 'generator_regularizers', 'swap_labels']
 
 # %% ../nbs/19_losses.ipynb #de251ca8
 def generator_loss(fake_logits: Tensor  # D's logits on generated images (N,)
@@ -46,6 +48,29 @@ def dec_loss(sdf: Tensor,  # SDF values at the probe's samples (any shape)
             ) -> Tensor:  # scalar: mean exp(-k |S|)
     return torch.exp(-scale * sdf.abs()).mean()
 
+# %% ../nbs/19_losses.ipynb #65aeadf1
+def eikonal_loss(sdf_fn,  # callable x (B, M, 3) -> (B, M), e.g. a generated field's `sdf`
+                 x: Tensor,  # points (B, M, 3)
+                 eps: float = 1e-3,  # finite-difference step (world units)
+                ) -> Tensor:  # scalar: mean (|grad s| - 1)^2
+    "How far the SDF is from a distance at `x`."
+    return (fd_gradient(sdf_fn, x, eps).norm(dim=-1) - 1).square().mean()
+
+def eikonal_points(c: Tensor,  # camera labels (N, 25)
+                   img: dict,  # their render: depth, opacity (N, S, S, 1)
+                   n: int,  # points of each kind per scene
+                   box_size: float = 1.,  # side of the cube the scenes live in
+                   generator: torch.Generator | None = None,  # for reproducible draws
+                  ) -> Tensor:  # (N, 2n, 3): n uniform in the box, then n on the rendered surface
+    "Where to ask for a distance: uniform points of the box, and pixels' composited depths, drawn by opacity."
+    N, S = img['depth'].shape[:2]
+    o, d = generate_rays(c, S)                                                      # (N, S*S, 3)
+    idx = torch.multinomial(img['opacity'].detach().reshape(N, -1) + 1e-6, n, replacement=True, generator=generator)
+    pick = lambda t: t.gather(1, idx[..., None].expand(-1, -1, t.shape[-1]))
+    surface = pick(o) + pick(img['depth'].detach().reshape(N, -1, 1)) * pick(d)
+    box = (torch.rand(N, n, 3, generator=generator, device=c.device) - 0.5) * box_size
+    return torch.cat([box, surface], 1)
+
 # %% ../nbs/19_losses.ipynb #440a0dff
 @dataclass
 class RegularizerConfig:
@@ -53,13 +78,18 @@ class RegularizerConfig:
     surface: float = 0.01  # lambda_surface
     dec: float = 0.1  # lambda_dec
     dec_scale: float = 2.  # k of L_dec (the paper's; about 24 matches StyleSDF)
+    eikonal: float = 0.  # lambda_eik (0: the paper's losses only)
+    eikonal_points: int = 256  # L_eik's points of each kind (box, surface) per scene
 
 def generator_regularizers(img: dict,  # a `render_scene` output: beta (N, H, W, 1), dec_sdf
                            b_target: float,  # current surface-width target
                            cfg: RegularizerConfig,  # the weights
-                          ) -> dict:  # surface, dec (unweighted) and total (weighted sum)
+                           field=None,  # the rendered `Field` (for L_eik)
+                           points: Tensor | None = None,  # L_eik's points (N, M, 3), e.g. from `eikonal_points`
+                          ) -> dict:  # surface, dec, eikonal (when weighted) (unweighted) and total (weighted sum)
     out = dict(surface=surface_loss(img['beta'], b_target), dec=dec_loss(img['dec_sdf'], cfg.dec_scale))
-    return dict(out, total=cfg.surface * out['surface'] + cfg.dec * out['dec'])
+    if cfg.eikonal: out['eikonal'] = eikonal_loss(field.sdf, points)
+    return dict(out, total=cfg.surface * out['surface'] + cfg.dec * out['dec'] + cfg.eikonal * out.get('eikonal', 0.))
 
 # %% ../nbs/19_losses.ipynb #a48b76d0
 def swap_labels(c: Tensor,  # rendering cameras (N, 25)

@@ -304,14 +304,15 @@ def _two_pass_rays(field,  # a `wysiwyg.fields.Field`
                    generator: torch.Generator | None,  # for reproducible jitter
                    pad: float,  # importance sampling's constant
                    normals: bool,  # compute normals
-                  ) -> dict:  # as `render_rays`, over the merged Sc + n_fine samples
+                  ) -> dict:  # as `render_rays`, over the merged Sc + n_fine samples; coarse_sdf (B, r, Sc)
     "Coarse pass at (tc, wc), importance pass of `n_fine` depths, composite of both sample sets."
     coarse = _eval_samples(field, o, d, tc)
     wts = composite(sdf_to_density(coarse['sdf'], coarse['beta']), wc)['weights']
     tf, _ = importance_depths(tc, wc, wts, n_fine, stratified, generator, pad)
     fine = _eval_samples(field, o, d, tf)
     t, w, order = _merge(tc, tf, far)
-    return _render_samples(field, o, d, _gather_merged(coarse, fine, order), t, w, normals)
+    out = _render_samples(field, o, d, _gather_merged(coarse, fine, order), t, w, normals)
+    return dict(out, coarse_sdf=coarse['sdf'])                               # the uniform samples alone (for L_dec)
 
 # %% ../nbs/09_render.ipynb #5d757fd7
 def render_two_pass(field,  # a `Field`
@@ -326,7 +327,7 @@ def render_two_pass(field,  # a `Field`
                     chunk: int = 2 ** 18,  # max points per field call
                     normals: bool = True,  # compute normals
                     pad: float = 0.01,  # importance sampling's constant (see `importance_depths`)
-                   ) -> dict:  # as `render_rays`, over the merged n_coarse + n_fine samples
+                   ) -> dict:  # as `render_rays`, over the merged n_coarse + n_fine samples; coarse_sdf (B, R, n_coarse)
     "EG3D's two-pass renderer: coarse stratified pass, importance pass, composite of both sample sets."
     B, R = origins.shape[:2]
     near, far = _ray_bounds(near, far, (B, R), origins.device)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .cameras import generate_rays, ray_box_near_far
+import math
+from .cameras import generate_rays, ray_box_near_far, FFHQ_NEAR, FFHQ_FAR
 from .fields import Field
 
 # %% auto #0
-__all__ = ['sphere_trace', 'RowsEvaluator', 'trace_render']
+__all__ = ['sphere_trace', 'RowsEvaluator', 'trace_render', 'first_crossing', 'sdf_gradient', 'geometry_readings']
 
 # %% ../nbs/05_trace.ipynb #711184a9
 def _march(sdf, # (rows (M,), x (M, 3)) -> (M,) signed distances
@@ -165,3 +166,51 @@ def trace_render(scene, # a Field (one scene per label) or a factory rows -> Fie
     img = lambda v: v.view(B, resolution, resolution, *v.shape[2:])
     return dict(rgb=img(rgb), depth=img(torch.where(hit, t, torch.zeros_like(t))), normals=img(normals),
                 mask=img(hit), steps=img(steps))
+
+# %% ../nbs/05_trace.ipynb #0c1a02f4
+@torch.no_grad()
+def first_crossing(field, # a `Field`, one scene per camera
+                   c, # camera labels (B, 25)
+                   resolution:int, # image side
+                   n:int=256, # evenly spaced samples per ray before the bisection
+                   n_refine:int=12, # bisection steps
+                   near:float=FFHQ_NEAR, far:float=FFHQ_FAR, # the depths searched
+                  ): # depth (B, R) (far for a miss), hit (B, R) bool, origins (B, R, 3), dirs (B, R, 3)
+    "Where each pixel's ray first enters the surface (s turns <= 0) for any SDF, a distance or not."
+    o, d = generate_rays(c, resolution)
+    B, R, _ = d.shape
+    t, step = torch.linspace(near, far, n, dtype=d.dtype, device=d.device), max(1, (1 << 18) // (B * n))
+    inside = torch.cat([field.sdf((o[:, i:i + step, None] + t[:, None] * d[:, i:i + step, None]).flatten(1, 2)) <= 0
+                        for i in range(0, R, step)], 1).reshape(B, R, n)
+    k = inside.float().argmax(-1).reshape(-1)                     # first sample inside (0: none, or inside from the start)
+    hit, depth = (inside.any(-1).reshape(-1) & (k > 0)), torch.full((B * R,), far, dtype=d.dtype, device=d.device)
+    if hit.any():
+        rays, rows = hit.nonzero().squeeze(1), torch.arange(B, device=d.device).repeat_interleave(R)
+        ci, tc = _bisect(RowsEvaluator(field, B).sdf, rows, o.reshape(-1, 3), d.reshape(-1, 3), [(rays, t[k[rays] - 1], t[k[rays]])], n_refine)
+        depth[ci] = tc
+    return depth.view(B, R), hit.view(B, R), o, d
+
+# %% ../nbs/05_trace.ipynb #26e635e0
+def sdf_gradient(field, x # a `Field`; points (B, M, 3)
+                ): # dS/dx (B, M, 3), detached
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        g, = torch.autograd.grad(field.sdf(x).sum(), x)
+    return g
+
+def geometry_readings(field, # a `Field`, one scene per camera
+                      c, # camera labels (B, 25)
+                      img:dict, # its render, not up-sampled: opacity (B, h, h, 1), sample_sdf (B, h, h, S) at the samples
+                     )->dict: # grad_median, grad_p90, width, coverage, holes; foreground (share of pixels)
+    "How much of a distance the SDF is at its surface, and how well a render's samples see that surface."
+    B, h = img['opacity'].shape[:2]
+    t, hit, o, d = first_crossing(field, c, h)
+    x = o + t[..., None] * d                                                  # each pixel's crossing (B, R, 3)
+    grad = sdf_gradient(field, x).norm(dim=-1)
+    with torch.no_grad(): beta = torch.as_tensor(field(x, d)['beta'], dtype=x.dtype).expand_as(grad)
+    seen = (img['sample_sdf'].detach().reshape(B, h * h, -1).abs() < 3 * beta[..., None]).any(-1)
+    holes = img['opacity'].detach().reshape(B, h * h) < 0.5
+    if not hit.any(): return dict.fromkeys(['grad_median', 'grad_p90', 'width', 'coverage', 'holes'], math.nan) | dict(foreground=0.)
+    return dict(grad_median=grad[hit].median().item(), grad_p90=grad[hit].quantile(0.9).item(),
+                width=(beta / grad)[hit].median().item(), coverage=seen[hit].float().mean().item(),
+                holes=holes[hit].float().mean().item(), foreground=hit.float().mean().item())

@@ -116,12 +116,14 @@ def fit(self: GANTrainer, data,  # an `EG3DDataset` of `image_size` images
         stats = self.train_step(torch.stack([data.image(int(i)) for i in idx]), data.labels[idx])
         acc.append(stats); n = cfg.batch
         done, ph = self.nimg >= total or _out_of_time(start, minutes, self.device), schedule(cfg, self.nimg)
-        if lead and (_crossed(self.nimg, n, cfg.log_kimg) or done):
-            now = time.perf_counter(); self.seconds += now - t0
-            log.scalars(self.nimg, dict(_mean_stats(acc), images_per_s=len(acc) * n / (now - t0), seconds=self.seconds,
-                                                    peak_gib=_peak_gib(self.device)))
-            acc, t0 = [], now
-        if lead and (_crossed(self.nimg, n, cfg.image_kimg) or done or self.step == 1): log.image(self.nimg, sample_grid(self.G_ema, cfg, ph, self.P), self.out)
+        log_due, image_due = lead and (_crossed(self.nimg, n, cfg.log_kimg) or done), lead and (_crossed(self.nimg, n, cfg.image_kimg) or done)
+        if log_due:
+            now, geo = time.perf_counter(), self.geometry() if image_due else {}      # geometry readings with the sample grids
+            self.seconds += now - t0
+            log.scalars(self.nimg, dict(_mean_stats(acc), **geo, images_per_s=len(acc) * n / (now - t0), seconds=self.seconds,
+                                        peak_gib=_peak_gib(self.device)))
+            acc, t0 = [], time.perf_counter()
+        if image_due or (lead and self.step == 1): log.image(self.nimg, sample_grid(self.G_ema, cfg, ph, self.P), self.out)
         if _crossed(self.nimg, n, cfg.ckpt_kimg) or done: self.save()
         bar.update(n); bar.set_postfix(phase=f"{ph.sampler} {ph.render_res}", g=f"{stats['g_adv']:.2f}", d=f"{stats['d_adv']:.2f}")
         if callback: callback(self)

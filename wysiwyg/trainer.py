@@ -15,19 +15,20 @@ import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
 from .files import atomic_write, load_tensors
+from .trace import geometry_readings
 from .probe import render_probe
 from .proposal import ProposalConfig, ProposalCNN, default_proposal
 from .proposal_training import online_step
 from .generator import GeneratorConfig, Generator, TwoPass, Learned, render_scene
 from .discriminator import DiscriminatorConfig, Discriminator
-from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_penalty,
+from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_penalty, eikonal_points,
                             generator_regularizers, swap_labels)
 
 # %% auto #0
-__all__ = ['PRESETS', 'GENERATOR_ADDED', 'PAPER_MIMG', 'MILESTONES', 'CHECKPOINT_FORMAT', 'TrainConfig', 'config_from_dict',
-           'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world', 'average_gradients',
-           'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler', 'checkpoint_path',
-           'latest_checkpoint', 'read_checkpoint', 'slim_checkpoint']
+__all__ = ['PRESETS', 'GENERATOR_ADDED', 'PAPER_MIMG', 'MILESTONES', 'READING_SCENES', 'CHECKPOINT_FORMAT', 'TrainConfig',
+           'config_from_dict', 'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world',
+           'average_gradients', 'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler',
+           'checkpoint_path', 'latest_checkpoint', 'read_checkpoint', 'slim_checkpoint']
 
 # %% ../nbs/20_trainer.ipynb #3f1398d6
 @dataclass
@@ -278,10 +279,13 @@ def _generator_phase(self: GANTrainer, ph: Phase, z, c, c_cond) -> tuple:
     self.D.requires_grad_(False)
     adv = generator_loss(self.D(fake, c))
     self.D.requires_grad_(True)
-    reg = generator_regularizers(img, ph.b_target, self.cfg.regularizers)
-    self._check(g_adv=adv, surface=reg['surface'], dec=reg['dec'])
+    rc = self.cfg.regularizers
+    pts = eikonal_points(c, img, rc.eikonal_points, self.cfg.generator.box_size, self.gen) if rc.eikonal else None
+    reg = generator_regularizers(img, ph.b_target, rc, scene, pts)
+    losses = dict(g_adv=adv, **{k: v for k, v in reg.items() if k != 'total'})
+    self._check(**losses)
     self.opt['G'].zero_grad(set_to_none=True); (adv + reg['total']).backward(); self.opt['G'].step()
-    return fake.detach(), scene, img, dict(g_adv=adv.item(), surface=reg['surface'].item(), dec=reg['dec'].item())
+    return fake.detach(), scene, img, {k: v.item() for k, v in losses.items()}
 
 @patch
 def _discriminator_phase(self: GANTrainer, ph: Phase, real, c_real, fake, c_fake) -> dict:
@@ -348,6 +352,22 @@ def train_step(self: GANTrainer, real: Tensor, c_real: Tensor  # dataset images 
     fg = img['opacity'] > 0.5
     stats['mean_beta'] = (img['beta'][fg] / img['opacity'][fg]).mean().item() if fg.any() else 0.   # beta of the surfaces seen
     return mean_over_ranks(stats, self.device)
+
+# %% ../nbs/20_trainer.ipynb #e38daa4d
+READING_SCENES = 4  # scenes in the fixed batch of the geometry readings
+
+@patch
+def geometry(self: GANTrainer) -> dict:
+    "Geometry readings of G_ema on a fixed batch, rendered as the current phase renders (keys start with geo_)."
+    ph, g = schedule(self.cfg, self.nimg), torch.Generator(self.device).manual_seed(self.cfg.seed + 2)
+    z = torch.randn(READING_SCENES, self.cfg.generator.z_dim, generator=g, device=self.device)
+    c = self.labels[torch.randint(len(self.labels), (READING_SCENES,), generator=g, device=self.device)]
+    with torch.no_grad():
+        field = self.G_ema(z, c, noise='const')
+        img = render_scene(field, c, ph.render_res, phase_sampler(self.cfg, ph, self.P.eval()), generator=g)
+    self.P.train()
+    r = dict(geometry_readings(field, c, img), plane_std=field.planes.std().item())
+    return {f'geo_{k}': v for k, v in r.items()}
 
 # %% ../nbs/20_trainer.ipynb #60c17427
 CHECKPOINT_FORMAT = 'wysiwyg-gan-v1'
