@@ -38,9 +38,11 @@ def r1_penalty(D,  # discriminator: D(img, c) -> logits (N,)
 
 # %% ../nbs/19_losses.ipynb #307ac1ca
 def surface_loss(beta_img: Tensor,  # composited beta (N, H, W, 1) (premultiplied by opacity)
+                 opacity: Tensor,  # opacity (N, H, W, 1)
                  b_target: float,  # target surface width
-                ) -> Tensor:  # scalar: mean ((B - B_target) / B_target)^2
-    return ((beta_img - b_target) / b_target).square().mean()
+                ) -> Tensor:  # scalar: mean over the foreground of ((B / O - B_target) / B_target)^2 (0 without one)
+    fg = opacity > 0.5
+    return ((beta_img[fg] / opacity[fg] - b_target) / b_target).square().mean() if fg.any() else beta_img.sum() * 0
 
 # %% ../nbs/19_losses.ipynb #7f86c1c6
 def dec_loss(sdf: Tensor,  # SDF values at the probe's samples (any shape)
@@ -81,13 +83,13 @@ class RegularizerConfig:
     eikonal: float = 0.  # lambda_eik (0: the paper's losses only)
     eikonal_points: int = 256  # L_eik's points of each kind (box, surface) per scene
 
-def generator_regularizers(img: dict,  # a `render_scene` output: beta (N, H, W, 1), dec_sdf
+def generator_regularizers(img: dict,  # a `render_scene` output: beta, opacity (N, H, W, 1), dec_sdf
                            b_target: float,  # current surface-width target
                            cfg: RegularizerConfig,  # the weights
                            field=None,  # the rendered `Field` (for L_eik)
                            points: Tensor | None = None,  # L_eik's points (N, M, 3), e.g. from `eikonal_points`
                           ) -> dict:  # surface, dec, eikonal (when weighted) (unweighted) and total (weighted sum)
-    out = dict(surface=surface_loss(img['beta'], b_target), dec=dec_loss(img['dec_sdf'], cfg.dec_scale))
+    out = dict(surface=surface_loss(img['beta'], img['opacity'], b_target), dec=dec_loss(img['dec_sdf'], cfg.dec_scale))
     if cfg.eikonal: out['eikonal'] = eikonal_loss(field.sdf, points)
     return dict(out, total=cfg.surface * out['surface'] + cfg.dec * out['dec'] + cfg.eikonal * out.get('eikonal', 0.))
 

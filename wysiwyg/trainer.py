@@ -112,8 +112,8 @@ def config_from_dict(d: dict  # `asdict(TrainConfig(...))`, e.g. from a checkpoi
 
 # %% ../nbs/20_trainer.ipynb #50efd94f
 PAPER_MIMG = 28.2  # the paper's run length, millions of images
-MILESTONES = dict(ramp1=10., ramp1_len=1., supervise=16., learned=17., ramp2=18., ramp2_len=0.2, gamma2=18.,
-                  gamma3=25., mlp_c=25., blur_len=0.2, gpc_len=1.)  # points and lengths of the paper's run, Mimg
+MILESTONES = dict(ramp1=10., ramp1_len=1., supervise=16., learned=17., tighten=17., tighten_len=1., ramp2=18., ramp2_len=0.2,
+                  gamma2=18., gamma3=25., mlp_c=25., blur_len=0.2, gpc_len=1.)  # points and lengths of the paper's run, Mimg
 
 @dataclass
 class Phase:
@@ -141,7 +141,7 @@ def schedule(cfg: TrainConfig,  # the run
     return Phase(render_res=int(round(res, 6)) // 4 * 4, sampler='learned' if t >= m['learned'] and cfg.learned_sampler else 'two_pass',
                  supervise_sampler=t >= m['supervise'] and cfg.learned_sampler,
                  gamma=cfg.gammas[0] if t < m['gamma2'] else cfg.gammas[1] if t < m['gamma3'] else cfg.gammas[2],
-                 b_target=b0 + (b1 - b0) * _ramp(t, m['ramp1'], m['ramp1_len']),
+                 b_target=b0 + (b1 - b0) * _ramp(t, m['tighten'], m['tighten_len']) if cfg.learned_sampler else b0,
                  mlp_c_lr_mul=cfg.mlp_c_lr_mul if t < m['mlp_c'] else 1.,
                  blur_sigma=cfg.blur_sigma * (1 - _ramp(t, 0., m['blur_len'])),
                  swap_prob=1 - (1 - cfg.gpc_final) * _ramp(t, 0., m['gpc_len']) if cfg.gpc else 0.)
@@ -303,12 +303,10 @@ def _discriminator_phase(self: GANTrainer, ph: Phase, real, c_real, fake, c_fake
 
 # %% ../nbs/20_trainer.ipynb #c8b6d4bf
 @patch
-def _sampler_phase(self: GANTrainer, ph: Phase, scene, c, img) -> dict:
-    "One L_sampler step of the proposal network on a patch of the first scene just rendered (reusing its probe)."
+def _sampler_phase(self: GANTrainer, ph: Phase, scene, c) -> dict:
+    "One L_sampler step of the proposal network on a patch of the first scene just rendered, seen by G's decoders as they are now."
     one = self.G.field(scene.planes[:1].detach())                           # one scene a step, as the paper's one patch
-    probe = {k: v[:1] for k, v in img['probe'].items()} if 'probe' in img else None
-    if probe is None:
-        with torch.no_grad(): probe = render_probe(one, c[:1], ph.render_res, self.P.cfg.factor)
+    with torch.no_grad(): probe = render_probe(one, c[:1], ph.render_res, self.P.cfg.factor)   # input and target: one state
     patch = min(self.cfg.sampler_patch, ph.render_res)
     ce = online_step(self.P, self.opt['P'], one, c[:1], probe, ph.render_res, patch, generator=self.gen)
     self._check(sampler=ce.item())
@@ -342,7 +340,7 @@ def train_step(self: GANTrainer, real: Tensor, c_real: Tensor  # dataset images 
     z, c, c_cond = self._draw(len(real))                                     # this process's fakes
     fake, scene, img, stats = self._generator_phase(ph, z, c, c_cond)
     stats.update(self._discriminator_phase(ph, real.to(self.device), c_real.to(self.device), fake, c))
-    if ph.supervise_sampler: stats.update(self._sampler_phase(ph, scene, c, img))
+    if ph.supervise_sampler: stats.update(self._sampler_phase(ph, scene, c))
     if self.world > 1: dist.all_reduce(self.G.mapping.w_avg); self.G.mapping.w_avg /= self.world
     self._update_ema(n)
     self.nimg, self.step = self.nimg + n, self.step + 1
