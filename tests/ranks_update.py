@@ -30,6 +30,12 @@ def render_each(field, c, size, sampler, generator=None, **kw):          # jitte
     return {k: torch.cat([o[k] for o in outs]) if torch.is_tensor(outs[0][k]) and outs[0][k].dim() else outs[0][k] for k in outs[0]}
 trainer.render_scene = render_each
 
+points = trainer.eikonal_points
+def points_each(c, img, n, box_size=1., generator=None):                  # L_eik's points drawn per sample, not per process
+    return torch.cat([points(c[i:i + 1], {k: img[k][i:i + 1] for k in ('depth', 'opacity')}, n, box_size,
+                             torch.Generator().manual_seed(2000 * t.step + first + i)) for i in range(len(c))])
+trainer.eikonal_points = points_each
+
 real, c_real = torch.stack([data.image(i) for i in range(batch)]), data.labels[:batch]
 applied = {}
 def record(name, module):                                                # runs after the trainer's averaging hook

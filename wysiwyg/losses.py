@@ -67,7 +67,8 @@ def eikonal_points(c: Tensor,  # camera labels (N, 25)
     "Where to ask for a distance: uniform points of the box, and pixels' composited depths, drawn by opacity."
     N, S = img['depth'].shape[:2]
     o, d = generate_rays(c, S)                                                      # (N, S*S, 3)
-    idx = torch.multinomial(img['opacity'].detach().reshape(N, -1) + 1e-6, n, replacement=True, generator=generator)
+    w = img['opacity'].detach().reshape(N, -1).nan_to_num(0.).clamp(min=0) + 1e-6        # a NaN is the loss check's to report
+    idx = torch.multinomial(w, n, replacement=True, generator=generator)
     pick = lambda t: t.gather(1, idx[..., None].expand(-1, -1, t.shape[-1]))
     surface = pick(o) + pick(img['depth'].detach().reshape(N, -1, 1)) * pick(d)
     box = (torch.rand(N, n, 3, generator=generator, device=c.device) - 0.5) * box_size
@@ -80,7 +81,7 @@ class RegularizerConfig:
     surface: float = 0.01  # lambda_surface
     dec: float = 0.1  # lambda_dec
     dec_scale: float = 2.  # k of L_dec (the paper's; about 24 matches StyleSDF)
-    eikonal: float = 0.  # lambda_eik (0: the paper's losses only)
+    eikonal: float = 0.1  # lambda_eik, a departure from the paper (0: its losses only); see the ablation above
     eikonal_points: int = 256  # L_eik's points of each kind (box, surface) per scene
 
 def generator_regularizers(img: dict,  # a `render_scene` output: beta, opacity (N, H, W, 1), dec_sdf

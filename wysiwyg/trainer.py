@@ -25,10 +25,10 @@ from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_p
                             generator_regularizers, swap_labels)
 
 # %% auto #0
-__all__ = ['PRESETS', 'GENERATOR_ADDED', 'PAPER_MIMG', 'MILESTONES', 'READING_SCENES', 'CHECKPOINT_FORMAT', 'TrainConfig',
-           'config_from_dict', 'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world',
-           'average_gradients', 'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler',
-           'checkpoint_path', 'latest_checkpoint', 'read_checkpoint', 'slim_checkpoint']
+__all__ = ['PRESETS', 'GENERATOR_ADDED', 'REGULARIZERS_ADDED', 'PAPER_MIMG', 'MILESTONES', 'READING_SCENES', 'CHECKPOINT_FORMAT',
+           'TrainConfig', 'config_from_dict', 'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d',
+           'fake_for_d', 'world', 'average_gradients', 'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer',
+           'phase_sampler', 'checkpoint_path', 'latest_checkpoint', 'read_checkpoint', 'slim_checkpoint']
 
 # %% ../nbs/20_trainer.ipynb #3f1398d6
 @dataclass
@@ -101,12 +101,14 @@ PRESETS = dict(tiny=TrainConfig.tiny, tiny_two_pass=TrainConfig.tiny_two_pass, f
 
 # %% ../nbs/20_trainer.ipynb #6c8c6c57
 GENERATOR_ADDED = dict(plane_scale=1., sdf_freqs=6)  # generator settings newer than the first checkpoints, with the values they ran with
+REGULARIZERS_ADDED = dict(eikonal=0.)  # likewise for the regularisers: checkpoints from before L_eik continue without it
 
 def config_from_dict(d: dict  # `asdict(TrainConfig(...))`, e.g. from a checkpoint
                     ) -> TrainConfig:
     "Rebuild a `TrainConfig` (with its nested configurations) from plain data; unknown keys are an error."
     sub = {f.name: f.default_factory for f in fields(TrainConfig) if f.default_factory is not MISSING}
     d = {**d, 'generator': {**GENERATOR_ADDED, **d['generator']}} if 'generator' in d else d
+    d = {**d, 'regularizers': {**REGULARIZERS_ADDED, **d['regularizers']}} if 'regularizers' in d else d
     kw = {k: (sub[k]().__class__(**v) if k in sub else tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
     return TrainConfig(**kw)
 
