@@ -73,7 +73,7 @@ def tiny(cls: TrainConfig, **kw): return cls(**kw)
 
 @patch(cls_method=True)
 def tiny_two_pass(cls: TrainConfig, **kw):
-    "The baseline the paper improves on, at `tiny` sizes: two-pass rendering to the end, no L_surface, no L_dec."
+    "The baseline the paper improves on, at `tiny` sizes: two-pass rendering to the end, no L_surface, no L_dec (L_eik stays)."
     return cls(**{**dict(learned_sampler=False, regularizers=RegularizerConfig(surface=0., dec=0.)), **kw})
 
 @patch(cls_method=True)
