@@ -198,6 +198,7 @@ def sdf_gradient(field, x # a `Field`; points (B, M, 3)
         g, = torch.autograd.grad(field.sdf(x).sum(), x)
     return g
 
+# %% ../nbs/05_trace.ipynb #c41f961a
 def geometry_readings(field, # a `Field`, one scene per camera
                       c, # camera labels (B, 25)
                       img:dict, # its render, not up-sampled: opacity (B, h, h, 1), sample_sdf (B, h, h, S) at the samples
