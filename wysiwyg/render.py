@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from .cameras import FFHQ_NEAR, FFHQ_FAR, generate_rays
+from .trace import sdf_gradient
 
 # %% auto #0
 __all__ = ['sdf_to_density', 'depth_widths', 'uniform_depths', 'bin_weights', 'composite', 'importance_depths', 'merge_depths',
@@ -226,12 +227,9 @@ def _sdf_normals(field,  # a `wysiwyg.fields.Field`
     n = torch.zeros(B, P, 3, dtype=depths.dtype, device=depths.device)
     if K == 0: return n.reshape(B, r, S, 3)
     idx = idx[..., None].expand(B, K, 3)
-    x = (origins[:, :, None] + depths[..., None] * dirs[:, :, None]).reshape(B, P, 3).detach()
-    with torch.enable_grad():                                        # also inside torch.no_grad()
-        xs = x.gather(1, idx).requires_grad_(True)
-        s = field.sdf(xs)
-        g, = torch.autograd.grad(s, xs, torch.ones_like(s))
-    return n.scatter(1, idx, F.normalize(g.detach(), dim=-1)).reshape(B, r, S, 3)
+    x = (origins[:, :, None] + depths[..., None] * dirs[:, :, None]).reshape(B, P, 3)
+    g = sdf_gradient(field, x.gather(1, idx))                        # also inside torch.no_grad()
+    return n.scatter(1, idx, F.normalize(g, dim=-1)).reshape(B, r, S, 3)
 
 # %% ../nbs/09_render.ipynb #648f7f90
 def _render_samples(field,  # a `wysiwyg.fields.Field` (for the normals)
