@@ -10,7 +10,7 @@ from PIL import Image
 
 from wysiwyg.files import data_dir, load_tensors
 from wysiwyg.proposal import ProposalCNN, load_proposal, save_proposal
-from wysiwyg.trainer import read_checkpoint, slim_checkpoint
+from wysiwyg.files import read_checkpoint, slim_checkpoint
 from wysiwyg.train import generate, load_generator
 from wysiwyg.metrics import generated_scenes
 from wysiwyg.export import export_samples

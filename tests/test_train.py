@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from wysiwyg.data import EG3DDataset, make_synthetic_dataset
-from wysiwyg.trainer import TrainConfig, read_checkpoint, latest_checkpoint
+from wysiwyg.trainer import TrainConfig
+from wysiwyg.files import read_checkpoint, latest_checkpoint
 from wysiwyg.train import train, read_log
 
 ENV = dict(os.environ, OMP_NUM_THREADS='1')

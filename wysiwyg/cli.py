@@ -18,7 +18,8 @@ from .sampler import CALIBRATION_SPP
 from .bench import BENCH_METHODS, ProposalRun, run_benchmark, benchmark_report, train_and_calibrate_proposal, training_report
 from .demo import pick_demo_scenes, run_demo, demo_report
 from .data import EG3DDataset, default_dataset
-from .trainer import PRESETS, read_checkpoint, latest_checkpoint
+from .files import read_checkpoint, latest_checkpoint
+from .trainer import PRESETS
 from .train import train, generate, benchmark_training, load_generator
 from .files import atomic_write, check_output
 from .export import export_paths, export_samples

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['OutputError', 'brief', 'check_output', 'atomic_write', 'save_figure', 'load_tensors', 'exclusive', 'data_dir']
+__all__ = ['CHECKPOINT_FORMAT', 'OutputError', 'brief', 'check_output', 'atomic_write', 'save_figure', 'load_tensors',
+           'exclusive', 'data_dir', 'checkpoint_path', 'latest_checkpoint', 'read_checkpoint', 'slim_checkpoint']
 
 # %% ../nbs/02_files.ipynb #cd7012b7
 class OutputError(OSError):
@@ -184,3 +185,33 @@ def data_dir() -> Path: # the folder of bundled and cached files
     ini = root / 'settings.ini'
     if ini.is_file() and 'lib_name = wysiwyg' in ini.read_text(errors='ignore'): return root / 'data'
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'wysiwyg'
+
+# %% ../nbs/02_files.ipynb #a86af120
+CHECKPOINT_FORMAT = 'wysiwyg-gan-v1'
+
+def checkpoint_path(out, nimg: int) -> Path: return Path(out) / 'checkpoints' / f'gan-{nimg:010d}.pt'
+
+def latest_checkpoint(out) -> Path | None:
+    "The newest checkpoint in the run folder `out`, or None."
+    found = sorted((Path(out) / 'checkpoints').glob('gan-*.pt'))
+    return found[-1] if found else None
+
+def read_checkpoint(path) -> dict:
+    "A GAN checkpoint as a dict; ValueError naming the file if it is not one."
+    path = Path(path)
+    ck = load_tensors(path)                              # never runs code from the file
+    if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a wysiwyg GAN checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
+    return ck
+
+
+# %% ../nbs/02_files.ipynb #6c6b8351
+def slim_checkpoint(src, dst,  # a checkpoint; where to write its slim copy
+                    overwrite: bool = False) -> Path:  # the copy
+    "The networks of a checkpoint in float16, without optimiser or random states."
+    import torch
+    ck = read_checkpoint(src)
+    half = lambda sd: {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    ck = dict(ck, nets={k: half(sd) for k, sd in ck['nets'].items()}, opts=None, rng=None)
+    with atomic_write(Path(dst), overwrite) as tmp, open(tmp, 'wb') as fh: torch.save(ck, fh)
+    return Path(dst)

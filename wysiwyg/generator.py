@@ -13,7 +13,8 @@ from torch import Tensor
 from fastcore.basics import patch
 from .fields import MLP_SDF, MLP_c, TriplaneField
 from .render import render_image
-from .probe import render_probe
+from .cameras import generate_rays
+from .bins import bin_edges
 from .sampler import render_wysiwyg
 
 # %% auto #0
@@ -270,14 +271,20 @@ def _render_two_pass(field, c, size, s: TwoPass, normals, generator, chunk) -> d
     out = {k: _resize(img[k], size) for k in IMAGE_KEYS if k in img}
     return dict(out, dec_sdf=img['coarse_sdf'], sample_sdf=img['sdf'], samples_per_pixel=s.n_samples * (s.resolution / size) ** 2)
 
+def _dec_sdf(field, c, res: int, factor: int, stride: int = 4) -> Tensor:  # (N, h*h*S/stride), with gradients
+    "L_dec's samples: the SDF at the probe's rays and every `stride`-th bin edge, evenly spaced in depth."
+    o, d = generate_rays(c, res // factor)                                            # (N, h*h, 3)
+    t = bin_edges(device=d.device).to(d.dtype)[::stride]
+    return field.sdf((o[:, :, None] + t[:, None] * d[:, :, None]).reshape(len(c), -1, 3))
+
 def _render_learned(field, c, size, s: Learned, normals, generator, chunk) -> dict:
     res = s.resolution or size
-    probe = render_probe(field, c, res, s.proposal.cfg.factor, chunk=chunk)            # with gradients, for L_dec
     img = render_wysiwyg(field, c, res, s.proposal, s.budget, tau=s.tau, hard_fraction=s.hard_fraction,
-                         generator=generator, chunk=chunk, normals=normals, probe=probe)
+                         generator=generator, chunk=chunk, normals=normals)             # its probe: no gradients
     out = {k: _resize(img[k], size) for k in IMAGE_KEYS if k in img}
     spp = img['samples_per_pixel'] * (res / size) ** 2
-    return dict(out, dec_sdf=probe['sdf'], sample_sdf=img['sdf'], samples_per_pixel=spp, probe=probe, n_samples=img['n_samples'])
+    dec = _dec_sdf(field, c, res, s.proposal.cfg.factor)
+    return dict(out, dec_sdf=dec, sample_sdf=img['sdf'], samples_per_pixel=spp, n_samples=img['n_samples'])
 
 # %% ../nbs/17_generator.ipynb #dd5d54f5
 def render_scene(field,  # a `Field` with one scene per camera, e.g. from a `Generator`
@@ -287,7 +294,7 @@ def render_scene(field,  # a `Field` with one scene per camera, e.g. from a `Gen
                  normals: bool = False,  # also composite normals (display; training does not need them)
                  generator: torch.Generator | None = None,  # for the samplers' jitter
                  chunk: int = 2 ** 18,  # max points per field call
-                ) -> dict:  # rgb, depth, opacity, beta (normals) (N, size, size, C); dec_sdf; sample_sdf; samples_per_pixel; probe (Learned)
+                ) -> dict:  # rgb, depth, opacity, beta (normals) (N, size, size, C); dec_sdf; sample_sdf; samples_per_pixel; n_samples (Learned)
     "Render generated scenes with either sampler; the images are always `size` x `size`."
     if isinstance(sampler, TwoPass): return _render_two_pass(field, c, size, sampler, normals, generator, chunk)
     if isinstance(sampler, Learned): return _render_learned(field, c, size, sampler, normals, generator, chunk)

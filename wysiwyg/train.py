@@ -17,8 +17,8 @@ from .cameras import look_at_camera
 from .proposal import ProposalCNN
 from .generator import Generator, TwoPass, Learned, render_scene
 from .render import grey_depth
-from .trainer import (TrainConfig, Phase, schedule, DataOrder, GANTrainer, config_from_dict, read_checkpoint,
-                             latest_checkpoint, checkpoint_path, world, phase_sampler)
+from .files import read_checkpoint, latest_checkpoint, checkpoint_path
+from .trainer import TrainConfig, Phase, schedule, DataOrder, GANTrainer, config_from_dict, world, phase_sampler
 from torch import Tensor
 
 # %% auto #0

@@ -14,34 +14,35 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
-from .files import atomic_write, load_tensors
+from .files import atomic_write, CHECKPOINT_FORMAT, checkpoint_path, latest_checkpoint, read_checkpoint, slim_checkpoint
 from .trace import geometry_readings
 from .probe import render_probe
 from .proposal import ProposalConfig, ProposalCNN, default_proposal
 from .proposal_training import online_step
+from .render import render_image
+from .sampler import calibrate_sampler, probe_spp, proposal_tau, proposal_hard_fraction
 from .generator import GeneratorConfig, Generator, TwoPass, Learned, render_scene
 from .discriminator import DiscriminatorConfig, Discriminator
 from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_penalty, eikonal_points,
                             generator_regularizers, swap_labels)
 
 # %% auto #0
-__all__ = ['PRESETS', 'GENERATOR_ADDED', 'REGULARIZERS_ADDED', 'PAPER_MIMG', 'MILESTONES', 'READING_SCENES', 'CHECKPOINT_FORMAT',
-           'TrainConfig', 'config_from_dict', 'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d',
-           'fake_for_d', 'world', 'average_gradients', 'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer',
-           'phase_sampler', 'checkpoint_path', 'latest_checkpoint', 'read_checkpoint', 'slim_checkpoint']
+__all__ = ['PRESETS', 'GENERATOR_ADDED', 'REGULARIZERS_ADDED', 'PAPER_MIMG', 'MILESTONES', 'READING_SCENES', 'TrainConfig',
+           'config_from_dict', 'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world',
+           'average_gradients', 'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler']
 
 # %% ../nbs/20_trainer.ipynb #3f1398d6
 @dataclass
 class TrainConfig:
     "A training run (default: the `tiny` laptop preset)."
-    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(sdf_hidden=32, n_geo=16, color_hidden=16))
+    discriminator: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(channel_base=2048, channel_max=64))
     proposal: ProposalConfig = field(default_factory=ProposalConfig)
     regularizers: RegularizerConfig = field(default_factory=RegularizerConfig)
     image_size: int = 64  # dataset and discriminator side
-    render_res: tuple = (32, 64, 64)  # render side: at the start, after the first ramp, after the second
+    render_res: tuple = (16, 32, 64)  # render side: at the start, after the first ramp, after the second (the paper's 1/8, 1/4, 1)
     batch: int = 8  # images per step
-    kimg: float = 7.  # length of the run, in thousands of images shown to the discriminator
+    kimg: float = 20.  # length of the run, in thousands of images shown to the discriminator
     schedule_kimg: float = 0.  # the length the schedule is laid over (0: kimg); past its end the last phase holds
     two_pass_samples: int = 32  # samples per ray of the two-pass phase (half coarse, half fine)
     learned_budget: int = 16  # samples per easy ray in the learned-sampler phase
@@ -339,6 +340,9 @@ def train_step(self: GANTrainer, real: Tensor, c_real: Tensor  # dataset images 
               ) -> dict:  # the step's losses and what it rendered
     "One training step: G, D, (proposal), EMA."
     ph, n = schedule(self.cfg, self.nimg), len(real) * self.world                 # n: the global batch
+    final, meta = ph.render_res == self.cfg.render_res[-1], getattr(self.P, 'meta', {})
+    if ph.sampler == 'learned' and (meta.get('tau_scenes') != 'generator' or final and meta['tau_res'] != ph.render_res):
+        self.calibrate_tau(ph)                                               # at the switch and at the final side
     z, c, c_cond = self._draw(len(real))                                     # this process's fakes
     fake, scene, img, stats = self._generator_phase(ph, z, c, c_cond)
     stats.update(self._discriminator_phase(ph, real.to(self.device), c_real.to(self.device), fake, c))
@@ -346,7 +350,7 @@ def train_step(self: GANTrainer, real: Tensor, c_real: Tensor  # dataset images 
     if self.world > 1: dist.all_reduce(self.G.mapping.w_avg); self.G.mapping.w_avg /= self.world
     self._update_ema(n)
     self.nimg, self.step = self.nimg + n, self.step + 1
-    stats.update(render_res=ph.render_res, learned=ph.sampler == 'learned', gamma=ph.gamma, b_target=ph.b_target,
+    stats.update(render_res=ph.render_res, learned=ph.sampler == 'learned', gamma=ph.gamma, b_target=ph.b_target, tau=proposal_tau(self.P),
                  samples_per_pixel=img['samples_per_pixel'],
                  hard_rays=(img['n_samples'] > self.cfg.learned_budget).float().mean().item() if 'n_samples' in img else 0.)
     fg = img['opacity'] > 0.5
@@ -357,27 +361,36 @@ def train_step(self: GANTrainer, real: Tensor, c_real: Tensor  # dataset images 
 READING_SCENES = 4  # scenes in the fixed batch of the geometry readings
 
 @patch
-def geometry(self: GANTrainer) -> dict:
-    "Geometry readings of G_ema on a fixed batch, rendered as the current phase renders (keys start with geo_)."
-    ph, g = schedule(self.cfg, self.nimg), torch.Generator(self.device).manual_seed(self.cfg.seed + 2)
+def _reading_batch(self: GANTrainer, seed: int) -> tuple:  # G_ema's scenes of a fixed batch, their cameras, a generator
+    g = torch.Generator(self.device).manual_seed(self.cfg.seed + seed)
     z = torch.randn(READING_SCENES, self.cfg.generator.z_dim, generator=g, device=self.device)
     c = self.labels[torch.randint(len(self.labels), (READING_SCENES,), generator=g, device=self.device)]
-    with torch.no_grad():
-        field = self.G_ema(z, c, noise='const')
-        img = render_scene(field, c, ph.render_res, phase_sampler(self.cfg, ph, self.P.eval()), generator=g)
+    with torch.no_grad(): return self.G_ema(z, c, noise='const'), c, g
+
+@patch
+@torch.no_grad()
+def geometry(self: GANTrainer) -> dict:
+    "Geometry readings of G_ema on a fixed batch rendered as the current phase renders, and D's mean score of its renders."
+    (field, c, g), ph = self._reading_batch(2), schedule(self.cfg, self.nimg)
+    img = render_scene(field, c, ph.render_res, phase_sampler(self.cfg, ph, self.P.eval()), generator=g)
+    score = lambda s: self.D(fake_for_d(render_scene(field, c, self.cfg.image_size, s, generator=g)['rgb'], ph), c).mean().item()
+    r = dict(geometry_readings(field, c, img), plane_std=field.planes.std().item(),
+             d_two_pass=score(TwoPass(ph.render_res, self.cfg.two_pass_samples)), d_dense=score(TwoPass(ph.render_res, 192)))
+    if ph.supervise_sampler: r['d_learned'] = score(Learned(self.P, self.cfg.learned_budget, resolution=ph.render_res))
     self.P.train()
-    r = dict(geometry_readings(field, c, img), plane_std=field.planes.std().item())
     return {f'geo_{k}': v for k, v in r.items()}
 
-# %% ../nbs/20_trainer.ipynb #60c17427
-CHECKPOINT_FORMAT = 'wysiwyg-gan-v1'
-
-def checkpoint_path(out, nimg: int) -> Path: return Path(out) / 'checkpoints' / f'gan-{nimg:010d}.pt'
-
-def latest_checkpoint(out) -> Path | None:
-    "The newest checkpoint in the run folder `out`, or None."
-    found = sorted((Path(out) / 'checkpoints').glob('gan-*.pt'))
-    return found[-1] if found else None
+@patch
+@torch.no_grad()
+def calibrate_tau(self: GANTrainer, ph: Phase) -> dict:
+    "Calibrate the proposal's top-p mass on G_ema's own scenes at the phase's side (`calibrate_sampler`); kept in its meta."
+    (field, c, g), hf = self._reading_batch(3), proposal_hard_fraction(self.P)
+    scenes = [(self.G_ema.field(field.planes[i:i + 1]), c[i:i + 1]) for i in range(READING_SCENES)]
+    refs = [render_image(f, ci, ph.render_res, 'uniform', 512, normals=False, generator=g) for f, ci in scenes]
+    spp = probe_spp(self.P.cfg.factor) + self.cfg.learned_budget * (1 + hf)
+    r = calibrate_sampler(self.P.eval(), scenes, refs, spp, hard_fractions=(hf,), seeds=1)
+    self.P.train().meta = {**self.P.meta, 'tau': r['tau'], 'tau_scenes': 'generator', 'tau_res': ph.render_res, 'tau_nimg': self.nimg}
+    return r
 
 # %% ../nbs/20_trainer.ipynb #cdbde6a3
 @patch
@@ -414,14 +427,6 @@ def save(self: GANTrainer) -> Path:
     return path
 
 # %% ../nbs/20_trainer.ipynb #ef6691d6
-def read_checkpoint(path) -> dict:
-    "A GAN checkpoint as a dict; ValueError naming the file if it is not one."
-    path = Path(path)
-    ck = load_tensors(path)                              # never runs code from the file
-    if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a wysiwyg GAN checkpoint (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
-    return ck
-
 @patch
 def load_state(self: GANTrainer, ck: dict):
     "Restore a run from `state()` output."
@@ -436,13 +441,3 @@ def load_state(self: GANTrainer, ck: dict):
         return
     torch.set_rng_state(r['torch']); _set_numpy_state(r['numpy']); random.setstate(r['python']); self.gen.set_state(r['run'])
     if r.get('cuda') is not None and self.device.type == 'cuda': torch.cuda.set_rng_state(r['cuda'], self.device)
-
-# %% ../nbs/20_trainer.ipynb #98ad60af
-def slim_checkpoint(src, dst,  # a checkpoint; where to write its slim copy
-                    overwrite: bool = False) -> Path:  # the copy
-    "The networks of a checkpoint in float16, without optimiser or random states."
-    ck = read_checkpoint(src)
-    half = lambda sd: {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
-    ck = dict(ck, nets={k: half(sd) for k, sd in ck['nets'].items()}, opts=None, rng=None)
-    with atomic_write(Path(dst), overwrite) as tmp, open(tmp, 'wb') as fh: torch.save(ck, fh)
-    return Path(dst)
