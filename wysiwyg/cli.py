@@ -172,6 +172,7 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
               resolutions:str='64,128', # train: image sides, comma-separated
               batch:int=4, # train: images per step
               steps:int=3, # train: timed steps per case
+              presets:str='tiny_wide,tiny', # train: whole runs to compare, the first the baseline ('' for none)
               overwrite:store_true=False, # replace existing sampler.json / sampler.png
               debug:store_true=False, # show the traceback of an error
              ):
@@ -180,8 +181,10 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
         _need(what in ('sampler', 'train'), f"unknown benchmark {what!r}; available: sampler, train")
         if what == 'train':
             _check_ranges(('--batch', batch, 1, 4096), ('--steps', steps, 1, 1000))
-            result = benchmark_training(out, _int_list('--resolutions', resolutions, 8, 2048), batch, steps, overwrite=overwrite)
-            print(json.dumps(result['two_pass_over_wysiwyg'])); return
+            ps = [p for p in presets.split(',') if p]
+            _need(set(ps) <= {'tiny_wide', *PRESETS}, f"--presets: unknown {sorted(set(ps) - {'tiny_wide', *PRESETS})}; choose from tiny_wide,{','.join(PRESETS)}")
+            result = benchmark_training(out, _int_list('--resolutions', resolutions, 8, 2048), batch, steps, presets=ps, overwrite=overwrite)
+            print(json.dumps(dict(two_pass_over_wysiwyg=result['two_pass_over_wysiwyg'], speedup=result['speedup']))); return
         bs, ms = _int_list('--budgets', budgets, 1), methods.split(',')
         _need(set(ms) <= set(BENCH_METHODS), f"--methods: unknown {sorted(set(ms) - set(BENCH_METHODS))}; choose from {','.join(BENCH_METHODS)}")
         _need(res % 4 == 0, f"--res must be a multiple of 4, got {res}")

@@ -5,7 +5,7 @@
 # %% ../nbs/21_train.ipynb #55049ec5
 from __future__ import annotations
 import json, math, os, sys, time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,15 +15,17 @@ from fastcore.basics import patch
 from .files import atomic_write, check_output, OutputError
 from .cameras import look_at_camera
 from .proposal import ProposalCNN
-from .generator import Generator, TwoPass, Learned, render_scene
+from .generator import GeneratorConfig, Generator, TwoPass, Learned, render_scene
+from .discriminator import DiscriminatorConfig
 from .render import grey_depth
 from .files import read_checkpoint, latest_checkpoint, checkpoint_path
 from .trainer import TrainConfig, Phase, schedule, DataOrder, GANTrainer, config_from_dict, world, phase_sampler
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['SAMPLE_SEEDS', 'SAMPLE_YAWS', 'sample_grid', 'RunLog', 'read_log', 'init_distributed', 'check_ranks_agree', 'train',
-           'timeline', 'load_generator', 'final_sampler', 'generate', 'sample_sheet', 'benchmark_training']
+__all__ = ['SAMPLE_SEEDS', 'SAMPLE_YAWS', 'SPEED_BASELINE', 'sample_grid', 'RunLog', 'read_log', 'init_distributed',
+           'check_ranks_agree', 'train', 'timeline', 'load_generator', 'final_sampler', 'generate', 'sample_sheet',
+           'benchmark_training']
 
 # %% ../nbs/21_train.ipynb #4f9b47ee
 SAMPLE_SEEDS, SAMPLE_YAWS = 4, (-0.5, 0., 0.5)  # the sample grid: latents, yaws around the frontal view
@@ -298,8 +300,7 @@ def _train_case(res: int, method: str, batch: int, steps: int) -> dict:
     "Time training steps of the tiny networks at image side `res` with 'wysiwyg' or 'two_pass' (96 spp)."
     import tempfile
     from wysiwyg.cameras import sample_ffhq_poses
-    from wysiwyg.discriminator import DiscriminatorConfig
-    cfg = TrainConfig(image_size=res, render_res=(res, res, res), discriminator=DiscriminatorConfig(resolution=res),
+    cfg = TrainConfig(image_size=res, render_res=(res, res, res), discriminator=replace(TrainConfig().discriminator, resolution=res),
                       batch=batch, two_pass_samples=96, kimg=100.)
     g = torch.Generator().manual_seed(0)
     t = GANTrainer(cfg, sample_ffhq_poses(256, g), tempfile.mkdtemp())
@@ -316,21 +317,23 @@ def _train_case(res: int, method: str, batch: int, steps: int) -> dict:
 def benchmark_training(out,  # folder for train_bench.json and train_bench.png
                        resolutions=(64, 128),  # image sides
                        batch: int = 4, steps: int = 3, threads: int = 1,  # per case (threads: each case's OMP_NUM_THREADS)
+                       presets=('tiny_wide', 'tiny'),  # whole runs to compare (see `_preset_case`), the first the baseline
                        overwrite: bool = False) -> dict:
-    "Seconds per 1k images and peak memory of training with the learned sampler against two-pass at 96 spp."
+    "Seconds per 1k images and peak memory of the learned sampler against two-pass at 96 spp; images/s of whole presets."
     import os, subprocess
     out = Path(out); js, png = check_output(out / 'train_bench.json', overwrite), check_output(out / 'train_bench.png', overwrite)
-    cases = []
-    for res in resolutions:
-        for m in ('two_pass', 'wysiwyg'):
-            code = f"import json; from wysiwyg.train import _train_case; print(json.dumps(_train_case({res}, '{m}', {batch}, {steps})))"
-            r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
-                               env=dict(os.environ, OMP_NUM_THREADS=str(threads)))      # torch's threads, set at its start
-            cases.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    def case(call: str) -> dict:                                        # one case in a fresh process
+        code = f"import json; from wysiwyg.train import _train_case, _preset_case; print(json.dumps({call}))"
+        r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
+                           env=dict(os.environ, OMP_NUM_THREADS=str(threads)))      # torch's threads, set at its start
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    cases = [case(f"_train_case({res}, '{m}', {batch}, {steps})") for res in resolutions for m in ('two_pass', 'wysiwyg')]
+    runs = [case(f"_preset_case('{p}', {steps})") for p in presets]
     by = {(c['res'], c['method']): c for c in cases}
     ratios = {r: dict(time=by[r, 'two_pass']['s_per_kimg'] / by[r, 'wysiwyg']['s_per_kimg'],
                       memory=by[r, 'two_pass']['peak_rss_gib'] / by[r, 'wysiwyg']['peak_rss_gib']) for r in resolutions}
-    result = dict(batch=batch, steps=steps, threads=threads, cases=cases, two_pass_over_wysiwyg=ratios)
+    speedup = {r['preset']: r['images_per_s'] / runs[0]['images_per_s'] for r in runs} if runs else {}
+    result = dict(batch=batch, steps=steps, threads=threads, cases=cases, two_pass_over_wysiwyg=ratios, presets=runs, speedup=speedup)
     with atomic_write(js, overwrite) as tmp: Path(tmp).write_text(json.dumps(result, indent=1))
     _plot_training_bench(result, png, overwrite)
     return result
@@ -339,8 +342,12 @@ def benchmark_training(out,  # folder for train_bench.json and train_bench.png
 def _plot_training_bench(result: dict, path: Path, overwrite: bool):
     import matplotlib.pyplot as plt
     from wysiwyg.files import save_figure
-    fig, ax = plt.subplots(1, 2, figsize=(8, 3))
+    fig, ax = plt.subplots(1, 3, figsize=(11, 3))
     res = sorted({c['res'] for c in result['cases']})
+    runs = result.get('presets', [])
+    ax[2].bar(range(len(runs)), [r['images_per_s'] for r in runs], color='C2')
+    ax[2].set_xticks(range(len(runs)), [f"{r['preset']}\n{result['speedup'][r['preset']]:.2f}x" for r in runs])
+    ax[2].set_title('whole run: images per second', fontsize=9)
     for k, (m, label) in enumerate((('two_pass', 'two-pass, 96 spp'), ('wysiwyg', 'WYSIWYG'))):
         cs = [next(c for c in result['cases'] if c['res'] == r and c['method'] == m) for r in res]
         x = np.arange(len(res)) + (k - 0.5) * 0.35
@@ -349,3 +356,30 @@ def _plot_training_bench(result: dict, path: Path, overwrite: bool):
         a.set_xticks(range(len(res)), [f'{r}^2' for r in res]); a.set_title(t, fontsize=9)
     ax[0].legend(fontsize=8)
     save_figure(fig, path, overwrite)
+
+# %% ../nbs/21_train.ipynb #6aa1aad3
+SPEED_BASELINE = dict(generator=GeneratorConfig(), discriminator=DiscriminatorConfig(), render_res=(32, 64, 64))  # tiny, wider and rendering larger
+
+def _phase_shares(cfg: TrainConfig) -> dict:  # {(render_res, sampler, supervise): (share of the run's images, first nimg)}
+    at = range(0, int(cfg.kimg * 1e3), cfg.batch)
+    keys = [(p.render_res, p.sampler, p.supervise_sampler) for p in (schedule(cfg, n) for n in at)]
+    first = {}
+    for k, n in zip(keys, at): first.setdefault(k, n)
+    return {k: (keys.count(k) / len(keys), n) for k, n in first.items()}
+
+# %% ../nbs/21_train.ipynb #8c408ef1
+def _preset_case(preset: str, steps: int) -> dict:
+    "Images per second of `preset` (a `TrainConfig` preset, or 'tiny_wide': `SPEED_BASELINE`) over its whole schedule."
+    import tempfile
+    from wysiwyg.cameras import sample_ffhq_poses
+    cfg = TrainConfig.tiny(**SPEED_BASELINE) if preset == 'tiny_wide' else getattr(TrainConfig, preset)()
+    g = torch.Generator().manual_seed(0)
+    t = GANTrainer(cfg, sample_ffhq_poses(256, g), tempfile.mkdtemp())
+    real, phases = torch.rand(cfg.batch, 3, cfg.image_size, cfg.image_size, generator=g) * 2 - 1, []
+    for (res, sampler, sup), (share, at) in _phase_shares(cfg).items():
+        times = []
+        for i in range(steps + 1):                                  # the first step of a phase is not timed
+            t.nimg, t.step, t0 = at, 1 + i, time.perf_counter()      # steps 1, 2, ...: no lazy R1 step
+            t.train_step(real, t.labels[:cfg.batch]); times.append(time.perf_counter() - t0)
+        phases.append(dict(render_res=res, sampler=sampler, supervise=sup, share=share, step_s=float(np.median(times[1:]))))
+    return dict(preset=preset, batch=cfg.batch, phases=phases, images_per_s=1 / sum(p['share'] * p['step_s'] / cfg.batch for p in phases))

@@ -98,7 +98,7 @@ def micro(cls: TrainConfig, **kw):
     return cls(**{**d, **kw})
 
 # %% ../nbs/20_trainer.ipynb #56139f46
-PRESETS = dict(tiny=TrainConfig.tiny, tiny_two_pass=TrainConfig.tiny_two_pass, ffhq512=TrainConfig.ffhq512)  # the named configurations, e.g. for `--config`
+PRESETS = dict(tiny=TrainConfig.tiny, tiny_two_pass=TrainConfig.tiny_two_pass, ffhq512=TrainConfig.ffhq512, micro=TrainConfig.micro)  # the named configurations, e.g. for `--config`
 
 # %% ../nbs/20_trainer.ipynb #6c8c6c57
 GENERATOR_ADDED = dict(plane_scale=1., sdf_freqs=6)  # generator settings newer than the first checkpoints, with the values they ran with
