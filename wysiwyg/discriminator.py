@@ -14,7 +14,8 @@ from fastcore.basics import patch
 from .generator import EqualLinear, normalize_2nd_moment, fir_kernel, downsample_2x, block_channels
 
 # %% auto #0
-__all__ = ['EqualConv2d', 'DiscriminatorBlock', 'minibatch_stddev', 'CameraMapping', 'DiscriminatorConfig', 'Discriminator']
+__all__ = ['EqualConv2d', 'DiscriminatorBlock', 'minibatch_stddev', 'CameraMapping', 'DiscriminatorConfig', 'Discriminator',
+           'gaussian_blur', 'real_for_d', 'fake_for_d']
 
 # %% ../nbs/18_discriminator.ipynb #c9061047
 class EqualConv2d(nn.Module):
@@ -138,3 +139,29 @@ def forward(self: Discriminator, img: Tensor,  # images (N, img_channels, R, R) 
     x = self.epilogue_conv(minibatch_stddev(x, self.cfg.mbstd_group, self.cfg.mbstd_channels))
     x = self.out(self.fc(x.flatten(1)))
     return (x * self.mapping(c)).sum(1) / math.sqrt(self.cmap_dim)
+
+# %% ../nbs/18_discriminator.ipynb #00dff80d
+def gaussian_blur(img: Tensor,  # (N, C, H, W)
+                  sigma: float,  # pixels (0: unchanged)
+                 ) -> Tensor:  # (N, C, H, W)
+    "Separable Gaussian blur, reflecting at the border."
+    if sigma <= 0: return img
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=img.dtype, device=img.device) ** 2 / (2 * sigma ** 2))
+    k = (k / k.sum())
+    N, C, H, W = img.shape
+    x = F.pad(img.reshape(N * C, 1, H, W), (r, r, r, r), mode='reflect' if r < min(H, W) else 'replicate')
+    x = F.conv2d(F.conv2d(x, k[None, None, None, :]), k[None, None, :, None])
+    return x.reshape(N, C, H, W)
+
+def real_for_d(img: Tensor,  # dataset images (N, 3, S, S) in [-1, 1]
+               render_res: int,  # the side fakes are rendered at
+               blur_sigma: float) -> Tensor:  # px; (N, 3, S, S), at the render side's sharpness, blurred
+    S = img.shape[-1]
+    if render_res < S:
+        img = F.interpolate(F.interpolate(img, size=render_res, mode='area'), size=S, mode='bilinear', align_corners=False)
+    return gaussian_blur(img, blur_sigma)
+
+def fake_for_d(rgb: Tensor,  # rendered colours (N, S, S, 3) in [0, 1], already at image size
+               blur_sigma: float) -> Tensor:  # px; (N, 3, S, S) in [-1, 1], blurred
+    return gaussian_blur(rgb.permute(0, 3, 1, 2) * 2 - 1, blur_sigma)

@@ -117,7 +117,7 @@ def fit(self: GANTrainer, data,  # an `EG3DDataset` of `image_size` images
         idx = order(self.nimg, cfg.batch).chunk(self.world)[self.rank]         # this process's share of the batch
         stats = self.train_step(torch.stack([data.image(int(i)) for i in idx]), data.labels[idx])
         acc.append(stats); n = cfg.batch
-        done, ph = self.nimg >= total or _out_of_time(start, minutes, self.device), schedule(cfg, self.nimg)
+        done, ph = self.nimg >= total or _out_of_time(start, minutes, self.device), self.phase()
         log_due, image_due = lead and (_crossed(self.nimg, n, cfg.log_kimg) or done), lead and (_crossed(self.nimg, n, cfg.image_kimg) or done)
         if log_due:
             now, geo = time.perf_counter(), self.geometry() if image_due else {}      # geometry readings with the sample grids

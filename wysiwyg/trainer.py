@@ -5,7 +5,7 @@
 # %% ../nbs/20_trainer.ipynb #00160544
 from __future__ import annotations
 import copy, json, math, os, random
-from dataclasses import dataclass, field, asdict, fields, MISSING
+from dataclasses import dataclass, field, asdict, fields, replace, MISSING
 from pathlib import Path
 import numpy as np
 import torch
@@ -22,14 +22,14 @@ from .proposal_training import online_step
 from .render import render_image
 from .sampler import calibrate_sampler, probe_spp, proposal_tau, proposal_hard_fraction
 from .generator import GeneratorConfig, Generator, TwoPass, Learned, render_scene
-from .discriminator import DiscriminatorConfig, Discriminator
+from .discriminator import DiscriminatorConfig, Discriminator, real_for_d, fake_for_d
 from .losses import (RegularizerConfig, generator_loss, discriminator_loss, r1_penalty, eikonal_points,
                             generator_regularizers, swap_labels)
 
 # %% auto #0
-__all__ = ['PRESETS', 'GENERATOR_ADDED', 'REGULARIZERS_ADDED', 'PAPER_MIMG', 'MILESTONES', 'READING_SCENES', 'TrainConfig',
-           'config_from_dict', 'Phase', 'schedule', 'DataOrder', 'gaussian_blur', 'real_for_d', 'fake_for_d', 'world',
-           'average_gradients', 'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler']
+__all__ = ['PRESETS', 'GENERATOR_ADDED', 'REGULARIZERS_ADDED', 'PAPER_MIMG', 'MILESTONES', 'READING_SCENES', 'AGREEMENT',
+           'TrainConfig', 'config_from_dict', 'Phase', 'schedule', 'DataOrder', 'world', 'average_gradients',
+           'broadcast_from_rank0', 'mean_over_ranks', 'GANTrainer', 'phase_sampler']
 
 # %% ../nbs/20_trainer.ipynb #3f1398d6
 @dataclass
@@ -164,31 +164,6 @@ class DataOrder:
             out.append(self._perm[k])
         return torch.stack(out)
 
-# %% ../nbs/20_trainer.ipynb #00dff805
-def gaussian_blur(img: Tensor,  # (N, C, H, W)
-                  sigma: float,  # pixels (0: unchanged)
-                 ) -> Tensor:  # (N, C, H, W)
-    "Separable Gaussian blur, reflecting at the border."
-    if sigma <= 0: return img
-    r = max(1, math.ceil(3 * sigma))
-    k = torch.exp(-torch.arange(-r, r + 1, dtype=img.dtype, device=img.device) ** 2 / (2 * sigma ** 2))
-    k = (k / k.sum())
-    N, C, H, W = img.shape
-    x = F.pad(img.reshape(N * C, 1, H, W), (r, r, r, r), mode='reflect' if r < min(H, W) else 'replicate')
-    x = F.conv2d(F.conv2d(x, k[None, None, None, :]), k[None, None, :, None])
-    return x.reshape(N, C, H, W)
-
-def real_for_d(img: Tensor,  # dataset images (N, 3, S, S) in [-1, 1]
-               phase: Phase) -> Tensor:  # (N, 3, S, S), at the render side's sharpness, blurred
-    S = img.shape[-1]
-    if phase.render_res < S:
-        img = F.interpolate(F.interpolate(img, size=phase.render_res, mode='area'), size=S, mode='bilinear', align_corners=False)
-    return gaussian_blur(img, phase.blur_sigma)
-
-def fake_for_d(rgb: Tensor,  # rendered colours (N, S, S, 3) in [0, 1], already at image size
-               phase: Phase) -> Tensor:  # (N, 3, S, S) in [-1, 1], blurred
-    return gaussian_blur(rgb.permute(0, 3, 1, 2) * 2 - 1, phase.blur_sigma)
-
 # %% ../nbs/20_trainer.ipynb #0b031a63
 def world() -> tuple:  # (rank, number of processes); (0, 1) outside torch.distributed
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
@@ -255,6 +230,7 @@ class GANTrainer:
         if self.rank: torch.manual_seed(cfg.seed + 1_000_003 * self.rank)   # this process's noise; rank 0 as alone
         self.gen = torch.Generator(device).manual_seed(cfg.seed + 1_000_003 * self.rank)   # z, cameras, swaps, jitter, patches
         self.nimg = self.step = 0
+        self.switched = None   # images seen when the learned sampler took over (see `try_switch`)
         self.seconds = 0.   # wall time spent training, over every resume
 
 # %% ../nbs/20_trainer.ipynb #e9053f24
@@ -278,7 +254,7 @@ def _generator_phase(self: GANTrainer, ph: Phase, z, c, c_cond) -> tuple:
     self.opt['G'].param_groups[2]['lr'] = self.cfg.decoder_lr * ph.mlp_c_lr_mul
     scene = self.G(z, c_cond, update_w_avg=True)
     img = render_scene(scene, c, self.cfg.image_size, phase_sampler(self.cfg, ph, self.P), generator=self.gen)
-    fake = fake_for_d(img['rgb'], ph)
+    fake = fake_for_d(img['rgb'], ph.blur_sigma)
     self.D.requires_grad_(False)
     adv = generator_loss(self.D(fake, c))
     self.D.requires_grad_(True)
@@ -293,7 +269,7 @@ def _generator_phase(self: GANTrainer, ph: Phase, z, c, c_cond) -> tuple:
 @patch
 def _discriminator_phase(self: GANTrainer, ph: Phase, real, c_real, fake, c_fake) -> dict:
     "Update D on its adversarial loss, plus lazy R1 every `r1_every` steps."
-    real = real_for_d(real, ph)
+    real = real_for_d(real, ph.render_res, ph.blur_sigma)
     loss = discriminator_loss(self.D(real, c_real), self.D(fake, c_fake))
     stats = dict(d_adv=loss.item())
     if self.step % self.cfg.r1_every == 0:
@@ -339,7 +315,8 @@ def _check(self: GANTrainer, **losses):
 def train_step(self: GANTrainer, real: Tensor, c_real: Tensor  # dataset images (N, 3, S, S) in [-1, 1], labels (N, 25)
               ) -> dict:  # the step's losses and what it rendered
     "One training step: G, D, (proposal), EMA."
-    ph, n = schedule(self.cfg, self.nimg), len(real) * self.world                 # n: the global batch
+    if self.switched is None and schedule(self.cfg, self.nimg).sampler == 'learned': self.try_switch()   # waits for D's agreement
+    ph, n = self.phase(), len(real) * self.world                             # n: the global batch
     final, meta = ph.render_res == self.cfg.render_res[-1], getattr(self.P, 'meta', {})
     if ph.sampler == 'learned' and (meta.get('tau_scenes') != 'generator' or final and meta['tau_res'] != ph.render_res):
         self.calibrate_tau(ph)                                               # at the switch and at the final side
@@ -369,14 +346,38 @@ def _reading_batch(self: GANTrainer, seed: int) -> tuple:  # G_ema's scenes of a
 
 @patch
 @torch.no_grad()
+def d_scores(self: GANTrainer, ph: Phase, learned: bool = False) -> dict:  # d_two_pass, d_dense (d_learned)
+    "D's mean logit for the reading batch rendered two-pass, densely (two-pass, 96 + 96) and with the learned sampler."
+    field, c, g = self._reading_batch(2)
+    score = lambda s: self.D(fake_for_d(render_scene(field, c, self.cfg.image_size, s, generator=g)['rgb'], ph.blur_sigma), c).mean().item()
+    r = dict(d_two_pass=score(TwoPass(ph.render_res, self.cfg.two_pass_samples)), d_dense=score(TwoPass(ph.render_res, 192)))
+    if learned: r['d_learned'] = score(Learned(self.P.eval(), self.cfg.learned_budget, resolution=ph.render_res)); self.P.train()
+    return r
+
+# %% ../nbs/20_trainer.ipynb #69725440
+AGREEMENT = 0.1  # the largest gap between D's mean logits for two-pass and dense renders at which the learned sampler takes over
+
+@patch
+def phase(self: GANTrainer) -> Phase:
+    "The schedule's phase now, except that the learned sampler waits until `try_switch` has found D's scores alike."
+    ph = schedule(self.cfg, self.nimg)
+    return ph if ph.sampler != 'learned' or self.switched is not None else replace(ph, sampler='two_pass')
+
+@patch
+def try_switch(self: GANTrainer) -> dict:
+    "Score the reading batch's two-pass and dense renders with D; when they agree, the learned sampler starts now."
+    r = self.d_scores(self.phase())
+    if abs(r['d_two_pass'] - r['d_dense']) < AGREEMENT: self.switched = self.nimg
+    return r
+
+# %% ../nbs/20_trainer.ipynb #78b58cb2
+@patch
+@torch.no_grad()
 def geometry(self: GANTrainer) -> dict:
-    "Geometry readings of G_ema on a fixed batch rendered as the current phase renders, and D's mean score of its renders."
-    (field, c, g), ph = self._reading_batch(2), schedule(self.cfg, self.nimg)
+    "Geometry readings of G_ema on a fixed batch rendered as the current phase renders, and its `d_scores`."
+    (field, c, g), ph = self._reading_batch(2), self.phase()
     img = render_scene(field, c, ph.render_res, phase_sampler(self.cfg, ph, self.P.eval()), generator=g)
-    score = lambda s: self.D(fake_for_d(render_scene(field, c, self.cfg.image_size, s, generator=g)['rgb'], ph), c).mean().item()
-    r = dict(geometry_readings(field, c, img), plane_std=field.planes.std().item(),
-             d_two_pass=score(TwoPass(ph.render_res, self.cfg.two_pass_samples)), d_dense=score(TwoPass(ph.render_res, 192)))
-    if ph.supervise_sampler: r['d_learned'] = score(Learned(self.P, self.cfg.learned_budget, resolution=ph.render_res))
+    r = dict(geometry_readings(field, c, img), plane_std=field.planes.std().item(), **self.d_scores(ph, ph.supervise_sampler))
     self.P.train()
     return {f'geo_{k}': v for k, v in r.items()}
 
@@ -397,7 +398,7 @@ def calibrate_tau(self: GANTrainer, ph: Phase) -> dict:
 def state(self: GANTrainer) -> dict:
     "Everything the run's future depends on, as a checkpoint."
     nets = dict(G=self.G, G_ema=self.G_ema, D=self.D, P=self.P)
-    return dict(format=CHECKPOINT_FORMAT, config=asdict(self.cfg), nimg=self.nimg, step=self.step, seconds=self.seconds,
+    return dict(format=CHECKPOINT_FORMAT, config=asdict(self.cfg), nimg=self.nimg, step=self.step, seconds=self.seconds, switched=self.switched,
                 nets={k: {n: v.detach().cpu() for n, v in m.state_dict().items()} for k, m in nets.items()},
                 opts={k: o.state_dict() for k, o in self.opt.items()}, proposal_meta=getattr(self.P, 'meta', {}),
                 rng=self._rng_states())
@@ -435,6 +436,7 @@ def load_state(self: GANTrainer, ck: dict):
         if ck['opts']: o.load_state_dict(ck['opts'][k])                   # a slim checkpoint has none: Adam starts afresh
     self.P.meta = ck.get('proposal_meta', {})
     self.nimg, self.step, self.seconds, r = ck['nimg'], ck['step'], ck.get('seconds', 0.), ck['rng']
+    self.switched = ck.get('switched', self.nimg if schedule(self.cfg, self.nimg).sampler == 'learned' else None)  # older: by the schedule
     r = r[self.rank] if isinstance(r, list) and len(r) == self.world else r if isinstance(r, dict) and self.world == 1 else None
     if r is None:                                  # another number of processes: fresh streams from the seed and position
         torch.manual_seed(self.cfg.seed + 1_000_003 * self.rank + self.nimg); self.gen.manual_seed(self.cfg.seed + 1_000_003 * self.rank + self.nimg)
