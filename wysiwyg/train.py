@@ -253,6 +253,10 @@ def _render_views(G, P, cfg, phase, seed: int, yaws, trunc: float,  # yaw offset
     return dict(img, labels=c)
 
 # %% ../nbs/21_train.ipynb #87ea40bb
+def _sheet_row(v: dict) -> Tensor:  # one seed's views: rgb, depth, opacity, normals (V, S, S, C) -> (S, V * 3 * S, 3) in [0, 1]
+    depth = torch.stack([grey_depth(d[..., 0], o[..., 0]) for d, o in zip(v['depth'], v['opacity'])])[..., None]
+    return torch.cat([m for i in range(len(v['rgb'])) for m in (v['rgb'][i], depth[i].expand(-1, -1, 3), (v['normals'][i] + 1) / 2 * v['opacity'][i])], 1)
+
 def generate(ckpt,  # a GAN checkpoint
              seeds,  # latent seeds (iterable of ints)
              out,  # output folder
@@ -260,20 +264,21 @@ def generate(ckpt,  # a GAN checkpoint
              views: int = 5,  # yaws in each seed's sweep (-0.6 to 0.6 rad around the front)
              device='cpu', overwrite: bool = False, progress: bool = True,
             ) -> Path:  # the samples.npz written
-    "Render each seed from the front (rgb, depth, normal PNGs) and along a yaw sweep; all frontal renders in samples.npz."
+    "Each seed from the front (rgb, depth, normal PNGs) and along a yaw sweep; frontal renders in samples.npz; all in sheet.png."
     from tqdm.auto import tqdm
     out, seeds = Path(out), list(seeds)
-    names = [f'seed{s:04d}_{k}.png' for s in seeds for k in ('rgb', 'depth', 'normals', 'yaws')] + ['samples.npz']
+    names = [f'seed{s:04d}_{k}.png' for s in seeds for k in ('rgb', 'depth', 'normals', 'yaws')] + ['samples.npz', 'sheet.png']
     for n in names: check_output(out / n, overwrite)                          # before any rendering
     G, P, cfg, nimg = load_generator(ckpt, device)
-    phase, yaws, rows = schedule(cfg, nimg), np.linspace(-0.6, 0.6, views).tolist(), []
+    phase, yaws, rows, sheet = schedule(cfg, nimg), np.linspace(-0.6, 0.6, views).tolist(), [], []
     for s in tqdm(seeds, desc='generating', unit='seed', disable=not progress, file=sys.stderr):
         f, sweep = _render_views(G, P, cfg, phase, s, [0.], trunc), _render_views(G, P, cfg, phase, s, yaws, trunc)
         _png(out / f'seed{s:04d}_rgb.png', f['rgb'][0], overwrite)
         _png(out / f'seed{s:04d}_depth.png', grey_depth(f['depth'][0, ..., 0], f['opacity'][0, ..., 0]), overwrite)
         _png(out / f'seed{s:04d}_normals.png', (f['normals'][0] + 1) / 2 * f['opacity'][0], overwrite)
         _png(out / f'seed{s:04d}_yaws.png', torch.cat(list(sweep['rgb']), 1), overwrite)
-        rows.append(f)
+        rows.append(f); sheet.append(_sheet_row(sweep))
+    _png(out / 'sheet.png', torch.cat(sheet, 0), overwrite)
     cat = lambda k: torch.cat([r[k] for r in rows]).cpu().numpy()
     arrays = dict(rgb=cat('rgb').clip(0, 1), depth=cat('depth')[..., 0], normals=cat('normals'), opacity=cat('opacity')[..., 0], labels=cat('labels'))
     with atomic_write(out / 'samples.npz', overwrite) as tmp, open(tmp, 'wb') as fh: np.savez(fh, **arrays)
@@ -287,12 +292,7 @@ def sample_sheet(ckpt,  # a GAN checkpoint
                  device='cpu') -> np.ndarray:  # (rows * S, 3 * len(yaws) * S, 3) uint8
     "Rows of seeds; for each yaw, rgb, depth and normals."
     G, P, cfg, nimg = load_generator(ckpt, device)
-    rows = []
-    for s in seeds:
-        v = _render_views(G, P, cfg, schedule(cfg, nimg), s, list(yaws), trunc)
-        depth = torch.stack([grey_depth(d[..., 0], o[..., 0]) for d, o in zip(v['depth'], v['opacity'])])[..., None]
-        tiles = [m for i in range(len(yaws)) for m in (v['rgb'][i], depth[i].expand(-1, -1, 3), (v['normals'][i] + 1) / 2 * v['opacity'][i])]
-        rows.append(torch.cat(tiles, 1))
+    rows = [_sheet_row(_render_views(G, P, cfg, schedule(cfg, nimg), s, list(yaws), trunc)) for s in seeds]
     return (torch.cat(rows, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
 
 # %% ../nbs/21_train.ipynb #e916aab2
