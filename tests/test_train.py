@@ -24,7 +24,7 @@ def micro_data(tmp_path_factory):
 
 
 def test_tiny_preset_runs_every_phase(tmp_path):
-    "The tiny preset itself, its schedule compressed to 32 images: two-pass at 32, the ramp, L_sampler, the learned sampler at 64."
+    "The tiny preset itself, its schedule compressed to 32 images: two-pass at 16, the ramp to 32, L_sampler, the learned sampler, 64."
     torch.set_num_threads(1)
     cfg = TrainConfig.tiny(kimg=0.032, batch=4, log_kimg=0.004)
     data = EG3DDataset(make_synthetic_dataset(tmp_path / 'd.zip', n=8, resolution=64, progress=False))
