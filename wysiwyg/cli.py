@@ -76,12 +76,15 @@ def _int_list(flag:str, # the flag, for the message
           f"{flag} must be integers from {least} to {most} separated by commas, got {text!r}")
     return xs
 
-def _metric_list(text: str  # comma-separated metric names
-                ) -> tuple:  # the names
-    "Parse `--metrics`; `UsageError` naming the unknown ones."
+def _name_list(flag: str,  # the flag, for the message
+               text: str,  # comma-separated names
+               allowed,  # the names it may hold
+               empty: bool = False,  # whether no name at all is allowed
+              ) -> tuple:  # the names
+    "Parse a comma-separated list of names; `UsageError` naming the flag and the unknown ones."
     names = tuple(s.strip() for s in text.split(',') if s.strip())
-    bad = [m for m in names if m not in METRICS]
-    _need(names and not bad, f"--metrics: unknown {bad or [text]}; choose from {','.join(METRICS)}")
+    bad = [m for m in names if m not in allowed]
+    _need((names or empty) and not bad, f"{flag}: unknown {bad or [text]}; choose from {','.join(allowed)}")
     return names
 
 # %% ../nbs/26_cli.ipynb #7fa69afd
@@ -181,12 +184,10 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
         _need(what in ('sampler', 'train'), f"unknown benchmark {what!r}; available: sampler, train")
         if what == 'train':
             _check_ranges(('--batch', batch, 1, 4096), ('--steps', steps, 1, 1000))
-            ps = [p for p in presets.split(',') if p]
-            _need(set(ps) <= {'tiny_wide', *PRESETS}, f"--presets: unknown {sorted(set(ps) - {'tiny_wide', *PRESETS})}; choose from tiny_wide,{','.join(PRESETS)}")
+            ps = _name_list('--presets', presets, ('tiny_wide', *PRESETS), empty=True)
             result = benchmark_training(out, _int_list('--resolutions', resolutions, 8, 2048), batch, steps, presets=ps, overwrite=overwrite)
             print(json.dumps(dict(two_pass_over_wysiwyg=result['two_pass_over_wysiwyg'], speedup=result['speedup']))); return
-        bs, ms = _int_list('--budgets', budgets, 1), methods.split(',')
-        _need(set(ms) <= set(BENCH_METHODS), f"--methods: unknown {sorted(set(ms) - set(BENCH_METHODS))}; choose from {','.join(BENCH_METHODS)}")
+        bs, ms = _int_list('--budgets', budgets, 1), _name_list('--methods', methods, BENCH_METHODS)
         _need(res % 4 == 0, f"--res must be a multiple of 4, got {res}")
         _check_ranges(('--res', res, 8, 4096), ('--scenes', scenes, 1, 1000), ('--seed', seed, 0, SEED_MAX),
                       ('--reference', reference, 2, 65536), ('--jitters', jitters, 1, 8))
@@ -268,7 +269,7 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
             _need(v is None or (math.isfinite(v) and v > 0), f"{flag} must be a positive number, got {v}")
         _check_ranges(('--metrics_n', metrics_n, 1, 10 ** 5))
         _need(math.isfinite(metrics_kimg) and metrics_kimg > 0, f"--metrics_kimg must be a positive number, got {metrics_kimg}")
-        names = _metric_list(metrics) if metrics else ()
+        names = _name_list('--metrics', metrics, METRICS) if metrics else ()
         _set_threads(threads)
         if start := init or (resume and latest_checkpoint(out)): read_checkpoint(start)   # refused before the dataset is built
         given = dict(kimg=kimg, batch=batch, ckpt_kimg=ckpt_kimg, log_kimg=log_kimg)
@@ -353,7 +354,7 @@ def eval_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a ru
             ):
     "Score a trained generator against a dataset, beside the dataset's own floor."
     with _reporting('wysiwyg-eval', debug):
-        ckpt, names = _checkpoint_flag(ckpt), _metric_list(metrics)
+        ckpt, names = _checkpoint_flag(ckpt), _name_list('--metrics', metrics, METRICS)
         _check_ranges(('--n', n, 1, 10 ** 6), ('--seed', seed, 0, SEED_MAX))
         if out: _file_flag('--out', out, 'the JSON file to write'); check_output(Path(out), overwrite)
         _set_threads(threads)
