@@ -175,10 +175,11 @@ def sample_triplane(planes: Tensor,  # feature planes (B, 3, C, H, W): XY, XZ, Y
     return (xy * xz * yz).transpose(1, 2)  # as .prod(1), with a backward pass 3x faster on CPU
 
 # %% ../nbs/03_fields.ipynb #a7f1397b
-def beta_from_pre(beta_pre: Tensor  # raw network output (...)
-                 ) -> Tensor:  # beta (...) in (1e-4, 0.0199)
-    "The paper's beta mapping: 0.01 + tanh(2 beta_pre) * (0.01 - 0.0001), in (1e-4, 0.0199)."
-    return 0.01 + torch.tanh(2 * beta_pre) * (0.01 - 0.0001)
+def beta_from_pre(beta_pre: Tensor,  # raw network output (...)
+                  beta_min: float = 1e-4,  # the floor: the paper's 1e-4, or the finest width the samples can see
+                 ) -> Tensor:  # beta (...) in (beta_min, 0.02 - beta_min)
+    "The paper's beta mapping 0.01 + tanh(2 beta_pre) * (0.01 - beta_min): 0.01 at 0, never below `beta_min`."
+    return 0.01 + torch.tanh(2 * beta_pre) * (0.01 - beta_min)
 
 # %% ../nbs/03_fields.ipynb #4075f3d7
 @torch.no_grad()
@@ -222,10 +223,11 @@ class MLP_SDF(nn.Module):
                  n_geo: int = 64,  # geometry features passed to `MLP_c`
                  init_radius: float = 0.3,  # radius of the initial sphere
                  softplus_beta: float = 100.,  # sharpness of the Softplus activations
+                 beta_min: float = 1e-4,  # floor of beta (`beta_from_pre`)
                  generator: torch.Generator|None = None,  # for a reproducible initialisation
                 ):
         super().__init__()
-        self.n_freqs, self.feat_dim, self.n_geo, self.init_radius = n_freqs, feat_dim, n_geo, init_radius
+        self.n_freqs, self.feat_dim, self.n_geo, self.init_radius, self.beta_min = n_freqs, feat_dim, n_geo, init_radius, beta_min
         d_in = 3 * (1 + 2 * n_freqs) + feat_dim
         self.l0, self.l1, self.l2 = nn.Linear(d_in, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 2 + n_geo)
         self.act = nn.Softplus(beta=softplus_beta)
@@ -245,7 +247,7 @@ class MLP_SDF(nn.Module):
                 feat: Tensor,  # triplane features (B, N, feat_dim)
                ) -> dict:  # sdf (B, N), beta (B, N), f_geo (B, N, n_geo)
         o = self.l2(self.act(self.l1(self.act(self.l0(self._inputs(x, feat))))))
-        return dict(sdf=o[..., 0], beta=beta_from_pre(o[..., 1]), f_geo=o[..., 2:])
+        return dict(sdf=o[..., 0], beta=beta_from_pre(o[..., 1], self.beta_min), f_geo=o[..., 2:])
 
 # %% ../nbs/03_fields.ipynb #b5507154
 class MLP_c(nn.Module):

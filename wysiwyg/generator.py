@@ -200,12 +200,13 @@ class GeneratorConfig:
     box_size: float = 1.0  # side of the cube the planes span
     plane_scale: float = 0.25  # multiplies the planes: their product starts near unit scale, not ~18 (see below)
     sdf_freqs: int = 0  # positional-encoding frequencies of MLP_SDF (the paper's 6 suits 512^2, not 64^2: see below)
+    beta_min: float = 1e-3  # floor of beta: the paper's 1e-4 is thinner than 64^2's samples can see (see below)
 
     @classmethod
     def ffhq512(cls, **kw):
         "The paper's sizes: 512-d latents and styles, T' 96 x 256^2, planes 3 x 32 x 512^2, MLPs 128 / 64 wide."
         return cls(**{**dict(z_dim=512, w_dim=512, synthesis_res=256, plane_channels=32, channel_base=65536,
-                             channel_max=512, sdf_hidden=128, n_geo=64, color_hidden=64, sdf_freqs=6), **kw})
+                             channel_max=512, sdf_hidden=128, n_geo=64, color_hidden=64, sdf_freqs=6, beta_min=1e-4), **kw})
 
     @property
     def plane_res(self) -> int: return 2 * self.synthesis_res
@@ -220,7 +221,8 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.mapping_layers)
         self.synthesis = SynthesisNetwork(cfg.w_dim, r, 3 * C, cfg.channel_base, cfg.channel_max)
         self.plane_blocks = nn.ModuleList(SynthesisBlock(C, C, cfg.w_dim, 2 * r, C) for _ in range(3))
-        self.mlp_sdf = MLP_SDF(C, n_freqs=cfg.sdf_freqs, hidden=cfg.sdf_hidden, n_geo=cfg.n_geo, init_radius=cfg.init_radius)
+        self.mlp_sdf = MLP_SDF(C, n_freqs=cfg.sdf_freqs, hidden=cfg.sdf_hidden, n_geo=cfg.n_geo, init_radius=cfg.init_radius,
+                               beta_min=cfg.beta_min)
         self.mlp_c = MLP_c(cfg.n_geo, hidden=cfg.color_hidden)
 
 # %% ../nbs/17_generator.ipynb #5385f080

@@ -101,7 +101,7 @@ def micro(cls: TrainConfig, **kw):
 PRESETS = dict(tiny=TrainConfig.tiny, tiny_two_pass=TrainConfig.tiny_two_pass, ffhq512=TrainConfig.ffhq512, micro=TrainConfig.micro)  # the named configurations, e.g. for `--config`
 
 # %% ../nbs/20_trainer.ipynb #6c8c6c57
-GENERATOR_ADDED = dict(plane_scale=1., sdf_freqs=6)  # generator settings newer than the first checkpoints, with the values they ran with
+GENERATOR_ADDED = dict(plane_scale=1., sdf_freqs=6, beta_min=1e-4)  # generator settings newer than the first checkpoints, with the values they ran with
 REGULARIZERS_ADDED = dict(eikonal=0.)  # likewise for the regularisers: checkpoints from before L_eik continue without it
 
 def config_from_dict(d: dict  # `asdict(TrainConfig(...))`, e.g. from a checkpoint
