@@ -12,7 +12,7 @@ from .cameras import generate_rays, ray_box_near_far, FFHQ_NEAR, FFHQ_FAR
 from .fields import Field
 
 # %% auto #0
-__all__ = ['sphere_trace', 'RowsEvaluator', 'trace_render', 'first_crossing', 'sdf_gradient', 'geometry_readings']
+__all__ = ['sphere_trace', 'RowsEvaluator', 'trace_render', 'first_crossing', 'depth_jumps', 'sdf_gradient', 'geometry_readings']
 
 # %% ../nbs/05_trace.ipynb #711184a9
 def _march(sdf, # (rows (M,), x (M, 3)) -> (M,) signed distances
@@ -190,6 +190,20 @@ def first_crossing(field, # a `Field`, one scene per camera
         depth[ci] = tc
     return depth.view(B, R), hit.view(B, R), o, d
 
+# %% ../nbs/05_trace.ipynb #f96e3067
+def depth_jumps(t: torch.Tensor,  # crossing depth of each pixel (B, h*h)
+                hit: torch.Tensor,  # which rays meet the surface (B, h*h)
+                h: int, step: float = 0.1,  # image side; the jump that counts, in world units
+               ) -> float:  # share of the hit pixels at a jump
+    "Share of foreground pixels whose depth differs by more than `step` from a foreground 4-neighbour."
+    t, hit = t.reshape(-1, h, h), hit.reshape(-1, h, h)
+    jump = torch.zeros_like(hit)
+    big = ((t[:, :, 1:] - t[:, :, :-1]).abs() > step) & hit[:, :, 1:] & hit[:, :, :-1]   # left-right pairs
+    jump[:, :, 1:] |= big; jump[:, :, :-1] |= big
+    big = ((t[:, 1:] - t[:, :-1]).abs() > step) & hit[:, 1:] & hit[:, :-1]               # up-down pairs
+    jump[:, 1:] |= big; jump[:, :-1] |= big
+    return (jump.sum() / hit.sum().clamp(min=1)).item()
+
 # %% ../nbs/05_trace.ipynb #26e635e0
 def sdf_gradient(field, x # a `Field`; points (B, M, 3)
                 ): # dS/dx (B, M, 3), detached
@@ -202,7 +216,7 @@ def sdf_gradient(field, x # a `Field`; points (B, M, 3)
 def geometry_readings(field, # a `Field`, one scene per camera
                       c, # camera labels (B, 25)
                       img:dict, # its render, not up-sampled: opacity (B, h, h, 1), sample_sdf (B, h, h, S) at the samples
-                     )->dict: # grad_median, grad_p90, width, coverage, holes; foreground (share of pixels)
+                     )->dict: # grad_median, grad_p90, width, coverage, holes, jumps (`depth_jumps`); foreground (share of pixels)
     "How much of a distance the SDF is at its surface, and how well a render's samples see that surface."
     B, h = img['opacity'].shape[:2]
     t, hit, o, d = first_crossing(field, c, h)
@@ -211,7 +225,7 @@ def geometry_readings(field, # a `Field`, one scene per camera
     with torch.no_grad(): beta = torch.as_tensor(field(x, d)['beta'], dtype=x.dtype).expand_as(grad)
     seen = (img['sample_sdf'].detach().reshape(B, h * h, -1).abs() < 3 * beta[..., None]).any(-1)
     holes = img['opacity'].detach().reshape(B, h * h) < 0.5
-    if not hit.any(): return dict.fromkeys(['grad_median', 'grad_p90', 'width', 'coverage', 'holes'], math.nan) | dict(foreground=0.)
+    if not hit.any(): return dict.fromkeys(['grad_median', 'grad_p90', 'width', 'coverage', 'holes', 'jumps'], math.nan) | dict(foreground=0.)
     return dict(grad_median=grad[hit].median().item(), grad_p90=grad[hit].quantile(0.9).item(),
                 width=(beta / grad)[hit].median().item(), coverage=seen[hit].float().mean().item(),
-                holes=holes[hit].float().mean().item(), foreground=hit.float().mean().item())
+                holes=holes[hit].float().mean().item(), jumps=depth_jumps(t, hit, h), foreground=hit.float().mean().item())
