@@ -265,10 +265,10 @@ def train_cli(out: str = None,  # run folder: checkpoints, log.jsonl, tb/, sampl
         _need(out, "--out DIR is required (the run folder)")
         _need(config in PRESETS, f"--config must be one of {', '.join(PRESETS)}, got {config!r}")
         _check_ranges(('--seed', seed, 0, SEED_MAX), ('--batch', batch or 1, 1, 65536))
-        for flag, v in (('--kimg', kimg), ('--ckpt_kimg', ckpt_kimg), ('--log_kimg', log_kimg), ('--minutes', minutes)):
+        for flag, v in (('--kimg', kimg), ('--ckpt_kimg', ckpt_kimg), ('--log_kimg', log_kimg), ('--minutes', minutes),
+                        ('--metrics_kimg', metrics_kimg)):
             _need(v is None or (math.isfinite(v) and v > 0), f"{flag} must be a positive number, got {v}")
         _check_ranges(('--metrics_n', metrics_n, 1, 10 ** 5))
-        _need(math.isfinite(metrics_kimg) and metrics_kimg > 0, f"--metrics_kimg must be a positive number, got {metrics_kimg}")
         names = _name_list('--metrics', metrics, METRICS) if metrics else ()
         _set_threads(threads)
         if start := init or (resume and latest_checkpoint(out)): read_checkpoint(start)   # refused before the dataset is built

@@ -198,10 +198,10 @@ def depth_jumps(t: torch.Tensor,  # crossing depth of each pixel (B, h*h)
     "Share of foreground pixels whose depth differs by more than `step` from a foreground 4-neighbour."
     t, hit = t.reshape(-1, h, h), hit.reshape(-1, h, h)
     jump = torch.zeros_like(hit)
-    big = ((t[:, :, 1:] - t[:, :, :-1]).abs() > step) & hit[:, :, 1:] & hit[:, :, :-1]   # left-right pairs
-    jump[:, :, 1:] |= big; jump[:, :, :-1] |= big
-    big = ((t[:, 1:] - t[:, :-1]).abs() > step) & hit[:, 1:] & hit[:, :-1]               # up-down pairs
-    jump[:, 1:] |= big; jump[:, :-1] |= big
+    for dim in (1, 2):                                                        # up-down, then left-right pairs
+        first, second = (lambda x: x.narrow(dim, 0, h - 1)), (lambda x: x.narrow(dim, 1, h - 1))
+        big = (t.diff(dim=dim).abs() > step) & first(hit) & second(hit)
+        first(jump).logical_or_(big); second(jump).logical_or_(big)          # narrow gives views: both ends marked
     return (jump.sum() / hit.sum().clamp(min=1)).item()
 
 # %% ../nbs/05_trace.ipynb #26e635e0
