@@ -200,7 +200,7 @@ class GeneratorConfig:
     box_size: float = 1.0  # side of the cube the planes span
     plane_scale: float = 0.25  # multiplies the planes: their product starts near unit scale, not ~18 (see below)
     sdf_freqs: int = 0  # positional-encoding frequencies of MLP_SDF (the paper's 6 suits 512^2, not 64^2: see below)
-    beta_min: float = 1e-3  # floor of beta: the paper's 1e-4 is thinner than 64^2's samples can see (see below)
+    beta_min: float = 5e-3  # floor of beta: the paper's 1e-4 is far below a pixel at 64^2 (see below)
 
     @classmethod
     def ffhq512(cls, **kw):

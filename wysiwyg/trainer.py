@@ -54,7 +54,7 @@ class TrainConfig:
     proposal_lr: float = 1e-4  # proposal network
     gammas: tuple = (.5, 2., 1.)  # R1 gamma in the schedule's three stages (the paper: 1, 4, 2 at 512^2, batch 32)
     r1_every: int = 16  # lazy R1 interval
-    b_targets: tuple = (0.01, 0.001)  # L_surface target before and after its ramp
+    b_targets: tuple = (0.01, 0.008)  # L_surface target before and after its ramp (the end: about 0.6 px at 64^2)
     mlp_c_lr_mul: float = 2.  # MLP_c learning-rate factor until the schedule's last stage
     blur_sigma: float = 1.25  # px at image size: Gaussian blur of reals and fakes, faded out early (EG3D: 10 at 512)
     gpc: bool = True  # generator pose conditioning with label swapping
@@ -83,8 +83,8 @@ def ffhq512(cls: TrainConfig, **kw):
     d = dict(generator=GeneratorConfig.ffhq512(), discriminator=DiscriminatorConfig.ffhq512(),
              proposal=ProposalConfig.paper(), image_size=512, render_res=(64, 128, 512), batch=32, kimg=28200.,
              two_pass_samples=96, sampler_patch=64, g_lr=0.0025, decoder_lr=0.0025, d_lr=0.002, proposal_lr=1e-4,
-             gammas=(1., 4., 2.), blur_sigma=10., ema_kimg=10., ckpt_kimg=200., log_kimg=4., image_kimg=200.,
-             warm_proposal=False)
+             gammas=(1., 4., 2.), b_targets=(0.01, 0.001), blur_sigma=10., ema_kimg=10., ckpt_kimg=200., log_kimg=4.,
+             image_kimg=200., warm_proposal=False)
     return cls(**{**d, **kw})
 
 @patch(cls_method=True)
