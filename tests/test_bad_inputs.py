@@ -85,6 +85,8 @@ CASES = [
     ('bench proposal missing', B, {'--proposal': 'none.pt'}, 1, 'none.pt: no such proposal checkpoint'),
     ('bench proposal garbage', B, {'--proposal': 'afile'}, 1, 'afile: not a readable proposal checkpoint'),
     ('bench out inside a file', B, {'--out': 'afile'}, 1, 'afile is a file, not a folder'),
+    ('bench train preset unknown', B, {'what': 'train', '--presets': 'tiny,huge'}, 2, "--presets: unknown ['huge']"),
+    ('bench train preset@ not a checkout', B, {'what': 'train', '--presets': 'tiny@adir,tiny'}, 1, 'adir: not a wysiwyg checkout'),
     ('demo samples word', M, {'--samples': '16,abc'}, 2, '--samples must be integers from 2'),
     ('demo samples 1', M, {'--samples': '1'}, 2, '--samples must be integers from 2'),
     ('demo res 2', M, {'--res': '2'}, 2, '--res must be at least 4'),

@@ -175,7 +175,7 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
               resolutions:str='64,128', # train: image sides, comma-separated
               batch:int=4, # train: images per step
               steps:int=3, # train: timed steps per case
-              presets:str='tiny_wide,tiny', # train: whole runs to compare, the first the baseline ('' for none)
+              presets:str='tiny_wide,tiny', # train: whole runs to compare, the first the baseline ('' for none); NAME@DIR: another checkout's
               overwrite:store_true=False, # replace existing sampler.json / sampler.png
               debug:store_true=False, # show the traceback of an error
              ):
@@ -184,7 +184,8 @@ def bench_cli(what:str, # the benchmark to run: sampler or train
         _need(what in ('sampler', 'train'), f"unknown benchmark {what!r}; available: sampler, train")
         if what == 'train':
             _check_ranges(('--batch', batch, 1, 4096), ('--steps', steps, 1, 1000))
-            ps = _name_list('--presets', presets, ('tiny_wide', *PRESETS), empty=True)
+            ps = tuple(p.strip() for p in presets.split(',') if p.strip())             # NAME, or NAME@DIR: another checkout's
+            _name_list('--presets', ','.join(p.partition('@')[0] for p in ps), ('tiny_wide', *PRESETS), empty=True)
             result = benchmark_training(out, _int_list('--resolutions', resolutions, 8, 2048), batch, steps, presets=ps, overwrite=overwrite)
             print(json.dumps(dict(two_pass_over_wysiwyg=result['two_pass_over_wysiwyg'], speedup=result['speedup']))); return
         bs, ms = _int_list('--budgets', budgets, 1), _name_list('--methods', methods, BENCH_METHODS)

@@ -313,22 +313,32 @@ def _train_case(res: int, method: str, batch: int, steps: int) -> dict:
     return dict(res=res, method=method, s_per_kimg=float(np.mean(times)) / batch * 1e3, step_s=times,
                 samples_per_pixel=stats['samples_per_pixel'], peak_rss_gib=_peak_gib(t.device))
 
+# %% ../nbs/21_train.ipynb #a1c7e3b9
+def _checkout(where: str) -> str:  # '' (this version) or the absolute path of a checkout's root
+    "The folder holding another version's `wysiwyg` package; ValueError naming it unless it has one."
+    if not where: return ''
+    root = Path(where).expanduser().resolve()
+    if not (root / 'wysiwyg' / 'trainer.py').is_file(): raise ValueError(f"{where}: not a wysiwyg checkout (no wysiwyg/trainer.py in it)")
+    return str(root)
+
 # %% ../nbs/21_train.ipynb #152408c6
 def benchmark_training(out,  # folder for train_bench.json and train_bench.png
                        resolutions=(64, 128),  # image sides
                        batch: int = 4, steps: int = 3, threads: int = 1,  # per case (threads: each case's OMP_NUM_THREADS)
-                       presets=('tiny_wide', 'tiny'),  # whole runs to compare (see `_preset_case`), the first the baseline
+                       presets=('tiny_wide', 'tiny'),  # whole runs to compare, the first the baseline; 'NAME@DIR': another version's
                        overwrite: bool = False) -> dict:
     "Seconds per 1k images and peak memory of the learned sampler against two-pass at 96 spp; images/s of whole presets."
     import os, subprocess
+    wheres = [_checkout(p.partition('@')[2]) for p in presets]          # before any work
     out = Path(out); js, png = check_output(out / 'train_bench.json', overwrite), check_output(out / 'train_bench.png', overwrite)
-    def case(call: str) -> dict:                                        # one case in a fresh process
-        code = f"import json; from wysiwyg.train import _train_case, _preset_case; print(json.dumps({call}))"
+    def case(code: str, where: str = '') -> dict:                      # one case in a fresh process; `where`: another checkout
+        path = os.pathsep.join(p for p in (where, os.environ.get('PYTHONPATH', '')) if p)
         r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
-                           env=dict(os.environ, OMP_NUM_THREADS=str(threads)))      # torch's threads, set at its start
+                           env=dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=path))   # torch's threads, set at its start
         return json.loads(r.stdout.strip().splitlines()[-1])
-    cases = [case(f"_train_case({res}, '{m}', {batch}, {steps})") for res in resolutions for m in ('two_pass', 'wysiwyg')]
-    runs = [case(f"_preset_case('{p}', {steps})") for p in presets]
+    train_case = lambda res, m: case(f"import json; from wysiwyg.train import _train_case; print(json.dumps(_train_case({res}, '{m}', {batch}, {steps})))")
+    cases = [train_case(res, m) for res in resolutions for m in ('two_pass', 'wysiwyg')]
+    runs = [dict(case(_preset_code(p.partition('@')[0], steps), w), preset=p) for p, w in zip(presets, wheres)]
     by = {(c['res'], c['method']): c for c in cases}
     ratios = {r: dict(time=by[r, 'two_pass']['s_per_kimg'] / by[r, 'wysiwyg']['s_per_kimg'],
                       memory=by[r, 'two_pass']['peak_rss_gib'] / by[r, 'wysiwyg']['peak_rss_gib']) for r in resolutions}
@@ -360,7 +370,8 @@ def _plot_training_bench(result: dict, path: Path, overwrite: bool):
 # %% ../nbs/21_train.ipynb #6aa1aad3
 SPEED_BASELINE = dict(generator=GeneratorConfig(), discriminator=DiscriminatorConfig(), render_res=(32, 64, 64))  # tiny, wider and rendering larger
 
-def _phase_shares(cfg: TrainConfig) -> dict:  # {(render_res, sampler, supervise): (share of the run's images, first nimg)}
+def _phase_shares(cfg) -> dict:  # {(render_res, sampler, supervise): (share of the run's images, first nimg)}
+    from wysiwyg.trainer import schedule                        # self-contained: `_preset_code` runs it against any version
     at = range(0, int(cfg.kimg * 1e3), cfg.batch)
     keys = [(p.render_res, p.sampler, p.supervise_sampler) for p in (schedule(cfg, n) for n in at)]
     first = {}
@@ -370,8 +381,10 @@ def _phase_shares(cfg: TrainConfig) -> dict:  # {(render_res, sampler, supervise
 # %% ../nbs/21_train.ipynb #8c408ef1
 def _preset_case(preset: str, steps: int) -> dict:
     "Images per second of `preset` (a `TrainConfig` preset, or 'tiny_wide': `SPEED_BASELINE`) over its whole schedule."
-    import tempfile
+    import tempfile, time, numpy as np, torch                  # self-contained, as `_phase_shares`
+    from wysiwyg.trainer import TrainConfig, GANTrainer
     from wysiwyg.cameras import sample_ffhq_poses
+    if preset == 'tiny_wide': from wysiwyg.train import SPEED_BASELINE
     cfg = TrainConfig.tiny(**SPEED_BASELINE) if preset == 'tiny_wide' else getattr(TrainConfig, preset)()
     g = torch.Generator().manual_seed(0)
     t = GANTrainer(cfg, sample_ffhq_poses(256, g), tempfile.mkdtemp())
@@ -383,3 +396,9 @@ def _preset_case(preset: str, steps: int) -> dict:
             t.train_step(real, t.labels[:cfg.batch]); times.append(time.perf_counter() - t0)
         phases.append(dict(render_res=res, sampler=sampler, supervise=sup, share=share, step_s=float(np.median(times[1:]))))
     return dict(preset=preset, batch=cfg.batch, phases=phases, images_per_s=1 / sum(p['share'] * p['step_s'] / cfg.batch for p in phases))
+
+def _preset_code(preset: str, steps: int) -> str:
+    "A script printing `_preset_case` as JSON, for whichever `wysiwyg` the process imports: this one, or another version's."
+    import inspect
+    return '\n'.join(['import json', inspect.getsource(_phase_shares), inspect.getsource(_preset_case),
+                      f"print(json.dumps(_preset_case({preset!r}, {steps})))"])
