@@ -368,7 +368,12 @@ def _plot_training_bench(result: dict, path: Path, overwrite: bool):
     save_figure(fig, path, overwrite)
 
 # %% ../nbs/21_train.ipynb #6aa1aad3
-SPEED_BASELINE = dict(generator=GeneratorConfig(), discriminator=DiscriminatorConfig(), render_res=(32, 64, 64))  # tiny, wider and rendering larger
+def _speed_baseline() -> dict:  # TrainConfig.tiny overrides: tiny, wider and rendering larger
+    from wysiwyg.generator import GeneratorConfig                 # self-contained, as `_phase_shares`
+    from wysiwyg.discriminator import DiscriminatorConfig
+    return dict(generator=GeneratorConfig(), discriminator=DiscriminatorConfig(), render_res=(32, 64, 64))
+
+SPEED_BASELINE = _speed_baseline()
 
 def _phase_shares(cfg) -> dict:  # {(render_res, sampler, supervise): (share of the run's images, first nimg)}
     from wysiwyg.trainer import schedule                        # self-contained: `_preset_code` runs it against any version
@@ -384,8 +389,7 @@ def _preset_case(preset: str, steps: int) -> dict:
     import tempfile, time, numpy as np, torch                  # self-contained, as `_phase_shares`
     from wysiwyg.trainer import TrainConfig, GANTrainer
     from wysiwyg.cameras import sample_ffhq_poses
-    if preset == 'tiny_wide': from wysiwyg.train import SPEED_BASELINE
-    cfg = TrainConfig.tiny(**SPEED_BASELINE) if preset == 'tiny_wide' else getattr(TrainConfig, preset)()
+    cfg = TrainConfig.tiny(**_speed_baseline()) if preset == 'tiny_wide' else getattr(TrainConfig, preset)()
     g = torch.Generator().manual_seed(0)
     t = GANTrainer(cfg, sample_ffhq_poses(256, g), tempfile.mkdtemp())
     real, phases = torch.rand(cfg.batch, 3, cfg.image_size, cfg.image_size, generator=g) * 2 - 1, []
@@ -400,5 +404,5 @@ def _preset_case(preset: str, steps: int) -> dict:
 def _preset_code(preset: str, steps: int) -> str:
     "A script printing `_preset_case` as JSON, for whichever `wysiwyg` the process imports: this one, or another version's."
     import inspect
-    return '\n'.join(['import json', inspect.getsource(_phase_shares), inspect.getsource(_preset_case),
+    return '\n'.join(['import json', *(inspect.getsource(f) for f in (_speed_baseline, _phase_shares, _preset_case)),
                       f"print(json.dumps(_preset_case({preset!r}, {steps})))"])
