@@ -44,6 +44,7 @@ class TrainConfig:
     batch: int = 8  # images per step
     kimg: float = 20.  # length of the run, in thousands of images shown to the discriminator
     schedule_kimg: float = 0.  # the length the schedule is laid over (0: kimg); past its end the last phase holds
+    milestones: dict = field(default_factory=dict)  # overrides of `MILESTONES` (the paper's clock, Mimg), e.g. a later switch
     two_pass_samples: int = 32  # samples per ray of the two-pass phase (half coarse, half fine)
     learned_budget: int = 16  # samples per easy ray in the learned-sampler phase
     learned_sampler: bool = True  # False: two-pass to the end and no proposal training (the baseline)
@@ -137,7 +138,9 @@ def schedule(cfg: TrainConfig,  # the run
              nimg: int,  # images shown to the discriminator so far
             ) -> Phase:
     "The run's settings after `nimg` images: the paper's milestones scaled to the run's length."
-    t, m = round(nimg / ((cfg.schedule_kimg or cfg.kimg) * 1e3) * PAPER_MIMG, 9), MILESTONES        # position on the paper's clock (Mimg)
+    if cfg.milestones.keys() - MILESTONES.keys(): raise ValueError(f"unknown milestones {sorted(cfg.milestones.keys() - MILESTONES.keys())}; "
+                                                                   f"known: {', '.join(MILESTONES)}")
+    t, m = round(nimg / ((cfg.schedule_kimg or cfg.kimg) * 1e3) * PAPER_MIMG, 9), {**MILESTONES, **cfg.milestones}  # the paper's clock (Mimg)
     r0, r1, r2 = cfg.render_res
     res = r0 + (r1 - r0) * _ramp(t, m['ramp1'], m['ramp1_len']) + (r2 - r1) * _ramp(t, m['ramp2'], m['ramp2_len'])
     b0, b1 = cfg.b_targets
