@@ -329,7 +329,7 @@ def benchmark_training(out,  # folder for train_bench.json and train_bench.png
                        overwrite: bool = False) -> dict:
     "Seconds per 1k images and peak memory of the learned sampler against two-pass at 96 spp; images/s of whole presets."
     import os, subprocess
-    wheres = [_checkout(p.partition('@')[2]) for p in presets]          # before any work
+    parts = [(name, _checkout(where)) for name, _, where in (p.partition('@') for p in presets)]   # before any work
     out = Path(out); js, png = check_output(out / 'train_bench.json', overwrite), check_output(out / 'train_bench.png', overwrite)
     def case(code: str, where: str = '') -> dict:                      # one case in a fresh process; `where`: another checkout
         path = os.pathsep.join(p for p in (where, os.environ.get('PYTHONPATH', '')) if p)
@@ -338,7 +338,7 @@ def benchmark_training(out,  # folder for train_bench.json and train_bench.png
         return json.loads(r.stdout.strip().splitlines()[-1])
     train_case = lambda res, m: case(f"import json; from wysiwyg.train import _train_case; print(json.dumps(_train_case({res}, '{m}', {batch}, {steps})))")
     cases = [train_case(res, m) for res in resolutions for m in ('two_pass', 'wysiwyg')]
-    runs = [dict(case(_preset_code(p.partition('@')[0], steps), w), preset=p) for p, w in zip(presets, wheres)]
+    runs = [dict(case(_preset_code(name, steps), where), preset=p) for p, (name, where) in zip(presets, parts)]
     by = {(c['res'], c['method']): c for c in cases}
     ratios = {r: dict(time=by[r, 'two_pass']['s_per_kimg'] / by[r, 'wysiwyg']['s_per_kimg'],
                       memory=by[r, 'two_pass']['peak_rss_gib'] / by[r, 'wysiwyg']['peak_rss_gib']) for r in resolutions}
