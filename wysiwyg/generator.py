@@ -74,26 +74,38 @@ def fir_kernel(taps=(1, 3, 3, 1)  # the 1D filter
     k = k[:, None] * k[None]
     return k / k.sum()
 
-def _filter(x: Tensor, k: Tensor, pad: tuple, stride: int = 1) -> Tensor:
-    "Convolve every channel of x (N, C, H, W) with the 2D filter k, after padding (left, right, top, bottom)."
-    N, C, H, W = x.shape
-    y = F.conv2d(F.pad(x.reshape(N * C, 1, H, W), pad), k.to(x)[None, None], stride=stride)
-    return y.reshape(N, C, *y.shape[2:])
+def _pad_along(x: Tensor, dim: int, p: int) -> Tensor:  # p zeros on each side of dimension `dim` (negative)
+    return F.pad(x, (0, 0) * (-1 - dim) + (p, p))
+
+def _taps_along(x: Tensor, taps: Tensor, dim: int, step: int = 1) -> Tensor:
+    "Correlate x with the 1D `taps` along `dim` (no padding), keeping every `step`-th output: a sum of shifted slices."
+    n = (x.shape[dim] - len(taps)) // step + 1
+    def shifted(t):
+        at = [slice(None)] * x.dim(); at[dim] = slice(t, t + (n - 1) * step + 1, step)
+        return x[tuple(at)]
+    return sum(a * shifted(t) for t, a in enumerate(taps))
 
 # %% ../nbs/17_generator.ipynb #7f439203
 def upsample_2x(x: Tensor,  # (N, C, H, W)
-                k: Tensor,  # FIR filter from `fir_kernel` (4 taps)
+                k: Tensor,  # separable FIR filter from `fir_kernel` (4 taps)
                ) -> Tensor:  # (N, C, 2H, 2W)
-    "Zero insertion, then the FIR filter with gain 4: one transposed convolution with stride 2 (never builds the zeros)."
-    N, C, H, W = x.shape
-    y = F.conv_transpose2d(x.reshape(N * C, 1, H, W), (k * 4).to(x)[None, None], stride=2, padding=1)
-    return y.reshape(N, C, 2 * H, 2 * W)
+    "Zero insertion, then the FIR filter with gain 4, one axis at a time; each output phase is a 2-tap filter (never builds the zeros)."
+    b = k.sum(0).to(x) * 2                                       # 1D taps, gain 2 per axis
+    for dim in (-1, -2):
+        xp, L = _pad_along(x, dim, 1), x.shape[dim]
+        even = _taps_along(xp.narrow(dim, 0, L + 1), b[[3, 1]], dim)   # out[2m] = b3 x[m-1] + b1 x[m]
+        odd = _taps_along(xp.narrow(dim, 1, L + 1), b[[2, 0]], dim)    # out[2m+1] = b2 x[m] + b0 x[m+1]
+        at = x.dim() + dim
+        x = torch.stack([even, odd], at + 1).flatten(at, at + 1)
+    return x
 
 def downsample_2x(x: Tensor,  # (N, C, H, W), H and W even
-                  k: Tensor,  # FIR filter from `fir_kernel` (4 taps)
+                  k: Tensor,  # separable FIR filter from `fir_kernel` (4 taps)
                  ) -> Tensor:  # (N, C, H/2, W/2)
-    "The FIR filter, then every other pixel."
-    return _filter(x, k, (1, 1, 1, 1), stride=2)
+    "The FIR filter, then every other pixel, one axis at a time."
+    a = k.sum(0).to(x)                                           # 1D taps
+    for dim in (-1, -2): x = _taps_along(_pad_along(x, dim, 1), a, dim, step=2)
+    return x
 
 # %% ../nbs/17_generator.ipynb #392bd892
 class ModulatedConv(nn.Module):
