@@ -208,3 +208,13 @@ def test_bad_camera_label(api, case, bad, words):
     c = _frontal()
     call(api, c[None])                                           # the good label works
     with pytest.raises(ValueError, match=f'camera label 0 .*{words}'): call(api, bad(c))
+
+
+def test_bench_times_the_named_checkout(tmp_path, monkeypatch):
+    "A case for NAME@DIR imports DIR's package, even run from a folder holding another `wysiwyg` (where `python -c` looks first)."
+    from wysiwyg.train import _run_case, _checkout
+    (tmp_path / 'wysiwyg').mkdir()
+    for f in ('__init__.py', 'trainer.py'): (tmp_path / 'wysiwyg' / f).write_text('')
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    r = _run_case("import json, wysiwyg; print(json.dumps(dict(at=wysiwyg.__file__)))", _checkout(str(tmp_path)))
+    assert Path(r['at']).resolve().parent.parent == tmp_path.resolve()

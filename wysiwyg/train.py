@@ -321,6 +321,18 @@ def _checkout(where: str) -> str:  # '' (this version) or the absolute path of a
     if not (root / 'wysiwyg' / 'trainer.py').is_file(): raise ValueError(f"{where}: not a wysiwyg checkout (no wysiwyg/trainer.py in it)")
     return str(root)
 
+# %% ../nbs/21_train.ipynb #2fa946fb
+def _run_case(code: str,  # a script whose last line of output is JSON
+              where: str = '',  # a checkout's root (from `_checkout`); '': this version
+              threads: int = 1) -> dict:  # torch's threads in the process (OMP_NUM_THREADS, read at its start)
+    "Run `code` in a fresh process importing `wysiwyg` from `where`; its output's last line, parsed."
+    import os, subprocess, wysiwyg
+    root = where or str(Path(wysiwyg.__file__).parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get('PYTHONPATH', '')) if p)
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, cwd=root,   # `-c` puts the
+                       env=dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=path))           # cwd first on sys.path
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
 # %% ../nbs/21_train.ipynb #152408c6
 def benchmark_training(out,  # folder for train_bench.json and train_bench.png
                        resolutions=(64, 128),  # image sides
@@ -328,17 +340,11 @@ def benchmark_training(out,  # folder for train_bench.json and train_bench.png
                        presets=('tiny_wide', 'tiny'),  # whole runs to compare, the first the baseline; 'NAME@DIR': another version's
                        overwrite: bool = False) -> dict:
     "Seconds per 1k images and peak memory of the learned sampler against two-pass at 96 spp; images/s of whole presets."
-    import os, subprocess
     parts = [(name, _checkout(where)) for name, _, where in (p.partition('@') for p in presets)]   # before any work
     out = Path(out); js, png = check_output(out / 'train_bench.json', overwrite), check_output(out / 'train_bench.png', overwrite)
-    def case(code: str, where: str = '') -> dict:                      # one case in a fresh process; `where`: another checkout
-        path = os.pathsep.join(p for p in (where, os.environ.get('PYTHONPATH', '')) if p)
-        r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
-                           env=dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=path))   # torch's threads, set at its start
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    train_case = lambda res, m: case(f"import json; from wysiwyg.train import _train_case; print(json.dumps(_train_case({res}, '{m}', {batch}, {steps})))")
+    train_case = lambda res, m: _run_case(f"import json; from wysiwyg.train import _train_case; print(json.dumps(_train_case({res}, '{m}', {batch}, {steps})))", threads=threads)
     cases = [train_case(res, m) for res in resolutions for m in ('two_pass', 'wysiwyg')]
-    runs = [dict(case(_preset_code(name, steps), where), preset=p) for p, (name, where) in zip(presets, parts)]
+    runs = [dict(_run_case(_preset_code(name, steps), where, threads), preset=p) for p, (name, where) in zip(presets, parts)]
     by = {(c['res'], c['method']): c for c in cases}
     ratios = {r: dict(time=by[r, 'two_pass']['s_per_kimg'] / by[r, 'wysiwyg']['s_per_kimg'],
                       memory=by[r, 'two_pass']['peak_rss_gib'] / by[r, 'wysiwyg']['peak_rss_gib']) for r in resolutions}
