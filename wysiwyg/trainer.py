@@ -117,7 +117,8 @@ def config_from_dict(d: dict  # `asdict(TrainConfig(...))`, e.g. from a checkpoi
 # %% ../nbs/20_trainer.ipynb #50efd94f
 PAPER_MIMG = 28.2  # the paper's run length, millions of images
 MILESTONES = dict(ramp1=10., ramp1_len=1., supervise=16., learned=17., tighten=17., tighten_len=1., ramp2=18., ramp2_len=0.2,
-                  gamma2=18., gamma3=25., mlp_c=25., blur_len=0.2, gpc_len=1.)  # points and lengths of the paper's run, Mimg
+                  gamma2=18., gamma3=25., mlp_c=25., blur_len=0.2, gpc_len=1.,
+                  regularize=0.)  # points and lengths of the paper's run, Mimg (regularize: L_surface and L_dec from here)
 
 @dataclass
 class Phase:
@@ -130,6 +131,7 @@ class Phase:
     mlp_c_lr_mul: float  # MLP_c learning-rate factor
     blur_sigma: float  # px at image size (0: none)
     swap_prob: float  # generator pose-conditioning swap probability
+    regularize: bool = True  # L_surface and L_dec count (the paper: from the start)
 
 # %% ../nbs/20_trainer.ipynb #94cbe059
 def _ramp(t: float, start: float, length: float) -> float: return min(max((t - start) / length, 0.), 1.)
@@ -150,7 +152,8 @@ def schedule(cfg: TrainConfig,  # the run
                  b_target=b0 + (b1 - b0) * _ramp(t, m['tighten'], m['tighten_len']) if cfg.learned_sampler else b0,
                  mlp_c_lr_mul=cfg.mlp_c_lr_mul if t < m['mlp_c'] else 1.,
                  blur_sigma=cfg.blur_sigma * (1 - _ramp(t, 0., m['blur_len'])),
-                 swap_prob=1 - (1 - cfg.gpc_final) * _ramp(t, 0., m['gpc_len']) if cfg.gpc else 0.)
+                 swap_prob=1 - (1 - cfg.gpc_final) * _ramp(t, 0., m['gpc_len']) if cfg.gpc else 0.,
+                 regularize=t >= m['regularize'])
 
 # %% ../nbs/20_trainer.ipynb #e2336dfd
 class DataOrder:
@@ -263,7 +266,7 @@ def _generator_phase(self: GANTrainer, ph: Phase, z, c, c_cond) -> tuple:
     self.D.requires_grad_(True)
     rc = self.cfg.regularizers
     pts = eikonal_points(c, img, rc.eikonal_points, self.cfg.generator.box_size, self.gen) if rc.eikonal else None
-    reg = generator_regularizers(img, ph.b_target, rc, scene, pts)
+    reg = generator_regularizers(img, ph.b_target, rc if ph.regularize else replace(rc, surface=0., dec=0.), scene, pts)
     losses = dict(g_adv=adv, **{k: v for k, v in reg.items() if k != 'total'})
     self._check(**losses)
     self.opt['G'].zero_grad(set_to_none=True); (adv + reg['total']).backward(); self.opt['G'].step()
