@@ -131,7 +131,7 @@ class Phase:
     mlp_c_lr_mul: float  # MLP_c learning-rate factor
     blur_sigma: float  # px at image size (0: none)
     swap_prob: float  # generator pose-conditioning swap probability
-    regularize: bool = True  # L_surface and L_dec count (the paper: from the start)
+    regularize: bool  # L_surface and L_dec count (the paper: from the start)
 
 # %% ../nbs/20_trainer.ipynb #94cbe059
 def _ramp(t: float, start: float, length: float) -> float: return min(max((t - start) / length, 0.), 1.)
