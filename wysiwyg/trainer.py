@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import torch.distributed as dist
 from torch import Tensor
 from fastcore.basics import patch
@@ -139,8 +138,7 @@ def schedule(cfg: TrainConfig,  # the run
              nimg: int,  # images shown to the discriminator so far
             ) -> Phase:
     "The run's settings after `nimg` images: the paper's milestones scaled to the run's length."
-    if cfg.milestones.keys() - MILESTONES.keys(): raise ValueError(f"unknown milestones {sorted(cfg.milestones.keys() - MILESTONES.keys())}; "
-                                                                   f"known: {', '.join(MILESTONES)}")
+    if bad := sorted(cfg.milestones.keys() - MILESTONES.keys()): raise ValueError(f"unknown milestones {bad}; known: {', '.join(MILESTONES)}")
     t, m = round(nimg / ((cfg.schedule_kimg or cfg.kimg) * 1e3) * PAPER_MIMG, 9), {**MILESTONES, **cfg.milestones}  # the paper's clock (Mimg)
     r0, r1, r2 = cfg.render_res
     res = r0 + (r1 - r0) * _ramp(t, m['ramp1'], m['ramp1_len']) + (r2 - r1) * _ramp(t, m['ramp2'], m['ramp2_len'])
