@@ -116,7 +116,7 @@ def config_from_dict(d: dict  # `asdict(TrainConfig(...))`, e.g. from a checkpoi
 # %% ../nbs/20_trainer.ipynb #50efd94f
 PAPER_MIMG = 28.2  # the paper's run length, millions of images
 MILESTONES = dict(ramp1=10., ramp1_len=1., supervise=16., learned=17., tighten=17., tighten_len=1., ramp2=18., ramp2_len=0.2,
-                  gamma2=18., gamma3=25., mlp_c=25., blur_len=0.2, gpc_len=1., regularize=0.)  # points and lengths of the paper's run, Mimg (regularize: L_surface and L_dec from here)
+                  gamma2=18., gamma3=25., mlp_c=25., blur_len=0.2, gpc_len=1., regularize=0.)  # the paper's run, Mimg (regularize: L_surface, L_dec from here)
 
 @dataclass
 class Phase:
