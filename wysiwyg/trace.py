@@ -12,7 +12,8 @@ from .cameras import generate_rays, ray_box_near_far, FFHQ_NEAR, FFHQ_FAR
 from .fields import Field
 
 # %% auto #0
-__all__ = ['sphere_trace', 'RowsEvaluator', 'trace_render', 'first_crossing', 'depth_jumps', 'sdf_gradient', 'geometry_readings']
+__all__ = ['sphere_trace', 'RowsEvaluator', 'trace_render', 'first_crossing', 'surface_entries', 'depth_jumps', 'sdf_gradient',
+           'geometry_readings']
 
 # %% ../nbs/05_trace.ipynb #711184a9
 def _march(sdf, # (rows (M,), x (M, 3)) -> (M,) signed distances
@@ -168,6 +169,12 @@ def trace_render(scene, # a Field (one scene per label) or a factory rows -> Fie
                 mask=img(hit), steps=img(steps))
 
 # %% ../nbs/05_trace.ipynb #0c1a02f4
+def _inside(field, o, d, t): # origins, dirs (B, R, 3), depths (n,) -> (B, R, n) bool: s <= 0 at each sample
+    B, R, _ = d.shape
+    step = max(1, (1 << 18) // (B * len(t)))                      # rays per field call: about 2^18 points
+    return torch.cat([field.sdf((o[:, i:i + step, None] + t[:, None] * d[:, i:i + step, None]).flatten(1, 2)) <= 0
+                      for i in range(0, R, step)], 1).reshape(B, R, len(t))
+
 @torch.no_grad()
 def first_crossing(field, # a `Field`, one scene per camera
                    c, # camera labels (B, 25)
@@ -179,9 +186,8 @@ def first_crossing(field, # a `Field`, one scene per camera
     "Where each pixel's ray first enters the surface (s turns <= 0) for any SDF, a distance or not."
     o, d = generate_rays(c, resolution)
     B, R, _ = d.shape
-    t, step = torch.linspace(near, far, n, dtype=d.dtype, device=d.device), max(1, (1 << 18) // (B * n))
-    inside = torch.cat([field.sdf((o[:, i:i + step, None] + t[:, None] * d[:, i:i + step, None]).flatten(1, 2)) <= 0
-                        for i in range(0, R, step)], 1).reshape(B, R, n)
+    t = torch.linspace(near, far, n, dtype=d.dtype, device=d.device)
+    inside = _inside(field, o, d, t)
     k = inside.float().argmax(-1).reshape(-1)                     # first sample inside (0: none, or inside from the start)
     hit, depth = (inside.any(-1).reshape(-1) & (k > 0)), torch.full((B * R,), far, dtype=d.dtype, device=d.device)
     if hit.any():
@@ -189,6 +195,19 @@ def first_crossing(field, # a `Field`, one scene per camera
         ci, tc = _bisect(RowsEvaluator(field, B).sdf, rows, o.reshape(-1, 3), d.reshape(-1, 3), [(rays, t[k[rays] - 1], t[k[rays]])], n_refine)
         depth[ci] = tc
     return depth.view(B, R), hit.view(B, R), o, d
+
+# %% ../nbs/05_trace.ipynb #803b4cea
+@torch.no_grad()
+def surface_entries(field, # a `Field`, one scene per camera
+                    c, # camera labels (B, 25)
+                    resolution:int, # image side
+                    n:int=256, # evenly spaced samples per ray
+                    near:float=FFHQ_NEAR, far:float=FFHQ_FAR, # the depths searched
+                   ): # long (B, R): outside-to-inside turns along each pixel's ray
+    "How many times each pixel's ray enters a surface."
+    o, d = generate_rays(c, resolution)
+    inside = _inside(field, o, d, torch.linspace(near, far, n, dtype=d.dtype, device=d.device))
+    return (~inside[..., :-1] & inside[..., 1:]).sum(-1)
 
 # %% ../nbs/05_trace.ipynb #f96e3067
 def depth_jumps(t: torch.Tensor,  # crossing depth of each pixel (B, h*h)
@@ -216,7 +235,7 @@ def sdf_gradient(field, x # a `Field`; points (B, M, 3)
 def geometry_readings(field, # a `Field`, one scene per camera
                       c, # camera labels (B, 25)
                       img:dict, # its render, not up-sampled: opacity (B, h, h, 1), sample_sdf (B, h, h, S) at the samples
-                     )->dict: # grad_median, grad_p90, width, coverage, holes, jumps (`depth_jumps`); foreground (share of pixels)
+                     )->dict: # grad_median, grad_p90, width, coverage, holes, jumps, reentry; foreground (share of pixels)
     "How much of a distance the SDF is at its surface, and how well a render's samples see that surface."
     B, h = img['opacity'].shape[:2]
     t, hit, o, d = first_crossing(field, c, h)
@@ -225,7 +244,8 @@ def geometry_readings(field, # a `Field`, one scene per camera
     with torch.no_grad(): beta = torch.as_tensor(field(x, d)['beta'], dtype=x.dtype).expand_as(grad)
     seen = (img['sample_sdf'].detach().reshape(B, h * h, -1).abs() < 3 * beta[..., None]).any(-1)
     holes = img['opacity'].detach().reshape(B, h * h) < 0.5
-    if not hit.any(): return dict.fromkeys(['grad_median', 'grad_p90', 'width', 'coverage', 'holes', 'jumps'], math.nan) | dict(foreground=0.)
+    if not hit.any(): return dict.fromkeys(['grad_median', 'grad_p90', 'width', 'coverage', 'holes', 'jumps', 'reentry'], math.nan) | dict(foreground=0.)
     return dict(grad_median=grad[hit].median().item(), grad_p90=grad[hit].quantile(0.9).item(),
                 width=(beta / grad)[hit].median().item(), coverage=seen[hit].float().mean().item(),
-                holes=holes[hit].float().mean().item(), jumps=depth_jumps(t, hit, h), foreground=hit.float().mean().item())
+                holes=holes[hit].float().mean().item(), jumps=depth_jumps(t, hit, h),
+                reentry=(surface_entries(field, c, h)[hit] > 1).float().mean().item(), foreground=hit.float().mean().item())
