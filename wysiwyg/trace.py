@@ -175,15 +175,10 @@ def _inside(field, o, d, t): # origins, dirs (B, R, 3), depths (n,) -> (B, R, n)
     return torch.cat([field.sdf((o[:, i:i + step, None] + t[:, None] * d[:, i:i + step, None]).flatten(1, 2)) <= 0
                       for i in range(0, R, step)], 1).reshape(B, R, len(t))
 
+def _entries(inside): return (~inside[..., :-1] & inside[..., 1:]).sum(-1)  # (B, R, n) bool -> (B, R) outside-to-inside turns
+
 @torch.no_grad()
-def first_crossing(field, # a `Field`, one scene per camera
-                   c, # camera labels (B, 25)
-                   resolution:int, # image side
-                   n:int=256, # evenly spaced samples per ray before the bisection
-                   n_refine:int=12, # bisection steps
-                   near:float=FFHQ_NEAR, far:float=FFHQ_FAR, # the depths searched
-                  ): # depth (B, R) (far for a miss), hit (B, R) bool, origins (B, R, 3), dirs (B, R, 3)
-    "Where each pixel's ray first enters the surface (s turns <= 0) for any SDF, a distance or not."
+def _first_crossing(field, c, resolution, n=256, n_refine=12, near=FFHQ_NEAR, far=FFHQ_FAR):  # as `first_crossing`, and `inside`
     o, d = generate_rays(c, resolution)
     B, R, _ = d.shape
     t = torch.linspace(near, far, n, dtype=d.dtype, device=d.device)
@@ -194,7 +189,17 @@ def first_crossing(field, # a `Field`, one scene per camera
         rays, rows = hit.nonzero().squeeze(1), torch.arange(B, device=d.device).repeat_interleave(R)
         ci, tc = _bisect(RowsEvaluator(field, B).sdf, rows, o.reshape(-1, 3), d.reshape(-1, 3), [(rays, t[k[rays] - 1], t[k[rays]])], n_refine)
         depth[ci] = tc
-    return depth.view(B, R), hit.view(B, R), o, d
+    return depth.view(B, R), hit.view(B, R), o, d, inside
+
+def first_crossing(field, # a `Field`, one scene per camera
+                   c, # camera labels (B, 25)
+                   resolution:int, # image side
+                   n:int=256, # evenly spaced samples per ray before the bisection
+                   n_refine:int=12, # bisection steps
+                   near:float=FFHQ_NEAR, far:float=FFHQ_FAR, # the depths searched
+                  ): # depth (B, R) (far for a miss), hit (B, R) bool, origins (B, R, 3), dirs (B, R, 3)
+    "Where each pixel's ray first enters the surface (s turns <= 0) for any SDF, a distance or not."
+    return _first_crossing(field, c, resolution, n, n_refine, near, far)[:4]
 
 # %% ../nbs/05_trace.ipynb #803b4cea
 @torch.no_grad()
@@ -206,8 +211,7 @@ def surface_entries(field, # a `Field`, one scene per camera
                    ): # long (B, R): outside-to-inside turns along each pixel's ray
     "How many times each pixel's ray enters a surface."
     o, d = generate_rays(c, resolution)
-    inside = _inside(field, o, d, torch.linspace(near, far, n, dtype=d.dtype, device=d.device))
-    return (~inside[..., :-1] & inside[..., 1:]).sum(-1)
+    return _entries(_inside(field, o, d, torch.linspace(near, far, n, dtype=d.dtype, device=d.device)))
 
 # %% ../nbs/05_trace.ipynb #f96e3067
 def depth_jumps(t: torch.Tensor,  # crossing depth of each pixel (B, h*h)
@@ -238,7 +242,7 @@ def geometry_readings(field, # a `Field`, one scene per camera
                      )->dict: # grad_median, grad_p90, width, coverage, holes, jumps, reentry; foreground (share of pixels)
     "How much of a distance the SDF is at its surface, and how well a render's samples see that surface."
     B, h = img['opacity'].shape[:2]
-    t, hit, o, d = first_crossing(field, c, h)
+    t, hit, o, d, inside = _first_crossing(field, c, h)                      # `inside` also gives the entries
     x = o + t[..., None] * d                                                  # each pixel's crossing (B, R, 3)
     grad = sdf_gradient(field, x).norm(dim=-1)
     with torch.no_grad(): beta = torch.as_tensor(field(x, d)['beta'], dtype=x.dtype).expand_as(grad)
@@ -248,4 +252,4 @@ def geometry_readings(field, # a `Field`, one scene per camera
     return dict(grad_median=grad[hit].median().item(), grad_p90=grad[hit].quantile(0.9).item(),
                 width=(beta / grad)[hit].median().item(), coverage=seen[hit].float().mean().item(),
                 holes=holes[hit].float().mean().item(), jumps=depth_jumps(t, hit, h),
-                reentry=(surface_entries(field, c, h)[hit] > 1).float().mean().item(), foreground=hit.float().mean().item())
+                reentry=(_entries(inside)[hit] > 1).float().mean().item(), foreground=hit.float().mean().item())
