@@ -34,4 +34,5 @@ def test_eval_cli_gives_the_librarys_numbers_for_every_metric(tmp_path, micro):
     want = evaluate(ckpt, data, cheap, n=2)
     assert set(got['floor']) == set(METRICS) and all(m in r.stdout.split() for m in METRICS)
     for m in cheap: assert got[m] == pytest.approx(want[m], rel=1e-5) and got['floor'][m] == pytest.approx(want['floor'][m], rel=1e-5)
+    assert got['levels']['swd_n']['generator'] == pytest.approx(want['levels']['swd_n']['generator']) and 'swd_n    by level' in r.stdout
     assert all(got[m] >= 0 and got[m] < float('inf') for m in ('fid', 'fid_n'))    # random Inception weights: plumbing only

@@ -331,11 +331,13 @@ def generate_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or 
 
 # %% ../nbs/26_cli.ipynb #ac018ac1
 def _score_table(r: dict  # an `evaluate` result
-                ) -> str:  # one line per metric: the generator's score and the floor
+                ) -> str:  # one line per metric: the generator's score and the floor; then the SWD metrics by level
     rows = [f"{'metric':8s} {'generator':>12s} {'floor':>12s}"]
     for k in (k for k in METRICS if k in r):
         f = r['floor'].get(k)
         rows.append(f"{k:8s} {r[k]:12.4g} {'' if f is None else format(f, '12.4g'):>12s}")
+    for k, lv in r.get('levels', {}).items():                                  # where a gap lies: detail or layout
+        rows.append(f"{k:8s} by level (side: generator / floor)  " + '  '.join(f"{s}: {g:.4g} / {lv['floor'][s]:.4g}" for s, g in lv['generator'].items()))
     return '\n'.join(rows)
 
 @call_parse

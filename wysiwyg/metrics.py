@@ -177,11 +177,14 @@ def _dataset_sets(data, idx: Tensor, geometry: bool) -> dict:  # rgb in [-1, 1],
 # %% ../nbs/22_metrics.ipynb #2708eee4
 _KIND = dict(swd='rgb', fid='rgb', kid='rgb', swd_n='normals', fid_n='normals', depth='depth')  # the maps each metric compares
 
+def _by_side(d: dict) -> dict: return {str(k): v for k, v in d.items() if k != 'mean'}  # `swd`'s levels, keyed '64', '32', ... as in JSON
+
 def _distance(m: str, a: dict, b: dict,  # a metric; two sets of maps (rgb, normals, depth)
-              inception, memo: dict, tag: str) -> float:  # FID and KID of one pair of sets are computed once, kept in memo[tag]
+              inception, memo: dict, tag: str) -> float | dict:  # FID and KID of one pair of sets are computed once, kept in memo[tag]
+    "The metric's score; for the SWD metrics, `swd`'s dict (each pyramid level and the mean)."
     x, y = a[_KIND[m]], b[_KIND[m]]
-    if m in ('swd', 'swd_n'): return swd(x, y)['mean']
-    if m == 'depth': return swd(depth_image(x[:, 0]), depth_image(y[:, 0]))['mean']
+    if m in ('swd', 'swd_n'): return swd(x, y)
+    if m == 'depth': return swd(depth_image(x[:, 0]), depth_image(y[:, 0]))
     key = (tag, _KIND[m])
     if key not in memo: memo[key] = fid_kid(x, y, inception, kid=_KIND[m] == 'rgb')
     return memo[key]['kid' if m == 'kid' else 'fid']
@@ -210,7 +213,7 @@ def evaluate_generator(G, P, cfg, nimg: int,  # a generator as `load_generator` 
                        n: int = 256, seed: int = 0,  # samples (and 2n dataset images), all draws seeded
                        normals: Tensor | None = None,  # reference normal maps (>= 2n, 3, H, W) for swd_n and fid_n
                        inception=None,  # Inception weights file for fid, kid, fid_n (default: torch-fidelity's)
-                       progress: bool = False) -> dict:  # nimg, n, each metric, and floor (each for two halves of the data)
+                       progress: bool = False) -> dict:  # nimg, n, each metric, floor (two halves of the data), levels (SWD by level)
     "Score a generator against a dataset."
     metrics = check_metrics(metrics, data, n, normals, cfg.image_size)
     idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:2 * n]
@@ -218,16 +221,18 @@ def evaluate_generator(G, P, cfg, nimg: int,  # a generator as `load_generator` 
     real, real2 = _dataset_sets(data, idx[:n], geo), _dataset_sets(data, idx[n:], geo)
     if normals is not None: real['normals'], real2['normals'] = normals[:n], normals[n:2 * n]
     fake = render_samples(G, P, cfg, nimg, data.labels[idx[n:]], seed, progress=progress)
-    out, floor, memo = dict(nimg=nimg, n=n), {}, {}
+    out, floor, levels, memo = dict(nimg=nimg, n=n), {}, {}, {}
     for m in (m for m in metrics if m != 'nfs'):
         a = real2 if m == 'depth' else real                                        # depth: at the generator's very cameras
-        out[m], floor[m] = _distance(m, a, fake, inception, memo, 'fake'), _distance(m, real, real2, inception, memo, 'floor')
+        d, f = _distance(m, a, fake, inception, memo, 'fake'), _distance(m, real, real2, inception, memo, 'floor')
+        if isinstance(d, dict): levels[m] = dict(generator=_by_side(d), floor=_by_side(f))
+        out[m], floor[m] = (d['mean'], f['mean']) if isinstance(d, dict) else (d, f)
     if 'nfs' in metrics:
         front = render_samples(G, P, cfg, nimg, look_at_camera(torch.full((n,), math.pi / 2), torch.full((n,), math.pi / 2)), seed + 1,
                                progress=progress)
         out['nfs'] = nfs(front['depth'][:, 0], FFHQ_NEAR, FFHQ_FAR)
         if geo: floor['nfs'] = nfs(real['depth'][:, 0], FFHQ_NEAR, FFHQ_FAR)
-    return dict(out, floor=floor)
+    return dict(out, floor=floor, **(dict(levels=levels) if levels else {}))
 
 def evaluate(ckpt, data,  # a GAN checkpoint; an `EG3DDataset`
              metrics=('swd', 'swd_n', 'depth', 'nfs'), n: int = 256, seed: int = 0, device='cpu', **kw) -> dict:
