@@ -340,6 +340,7 @@ def _score_table(r: dict  # an `evaluate` result
         rows.append(f"{k:8s} by level (side: generator / floor)  " + '  '.join(f"{s}: {g:.4g} / {lv['floor'][s]:.4g}" for s, g in lv['generator'].items()))
     return '\n'.join(rows)
 
+# %% ../nbs/26_cli.ipynb #11bc101d
 @call_parse
 def eval_cli(ckpt: str = None,  # a checkpoint written by wysiwyg-train, or a run folder (its newest)
              data: str = None,  # EG3D dataset (.zip or folder); default: the bundled synthetic 64x64 heads

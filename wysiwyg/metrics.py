@@ -225,8 +225,8 @@ def evaluate_generator(G, P, cfg, nimg: int,  # a generator as `load_generator` 
     for m in (m for m in metrics if m != 'nfs'):
         a = real2 if m == 'depth' else real                                        # depth: at the generator's very cameras
         d, f = _distance(m, a, fake, inception, memo, 'fake'), _distance(m, real, real2, inception, memo, 'floor')
-        if isinstance(d, dict): levels[m] = dict(generator=_by_side(d), floor=_by_side(f))
-        out[m], floor[m] = (d['mean'], f['mean']) if isinstance(d, dict) else (d, f)
+        if isinstance(d, dict): levels[m], d, f = dict(generator=_by_side(d), floor=_by_side(f)), d['mean'], f['mean']
+        out[m], floor[m] = d, f
     if 'nfs' in metrics:
         front = render_samples(G, P, cfg, nimg, look_at_camera(torch.full((n,), math.pi / 2), torch.full((n,), math.pi / 2)), seed + 1,
                                progress=progress)
